@@ -1,0 +1,1 @@
+"""Reference Reflex app: Sendbird's AI chatbot widget with server-issued session tokens."""

@@ -1,0 +1,176 @@
+"""The `ChatAiWidget` Reflex component: Sendbird's AI chatbot widget in a React 18 island.
+
+Reflex 0.10 renders with React 19, and `@sendbird/chat-ai-widget` 1.7.10 crashes on import
+under React 19, so this component does not import the widget. It renders a thin JSX bridge
+(`chat_ai_widget.jsx`, beside this file) that lazily loads the island bundle built from
+`widget-island/` and mounts the widget there with its own React 18 root.
+
+The props are the widget's documented props in snake_case. The four session callbacks are
+event triggers; from them the bridge builds the widget's `configureSession`. The server
+answers `on_session_token_required(request_id)` by setting `token_reply` to
+`{"request_id": ..., "token": ...}` (or `"error"`), which the bridge turns into the widget's
+`resolve(token)` / `reject(Error)`.
+
+Example:
+    chat_ai_widget(
+        application_id=State.app_id, bot_id=State.bot_id, user_id=State.user_id,
+        session_token=State.session_token, token_reply=State.token_reply,
+        on_session_token_required=State.answer_token_request,
+    )
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any, Literal, TypedDict
+
+import reflex as rx
+from reflex.event import no_args_event_spec, passthrough_event_spec
+
+from sample_app.config import PROJECT_ROOT
+
+# Where `make island` writes the bundle (inside assets/, so Reflex serves it).
+ISLAND_ASSET = "widget-island/chat-ai-widget-island.js"
+ISLAND_FILE = PROJECT_ROOT / "assets" / ISLAND_ASSET
+
+# Linked into assets/external/ by Reflex so Vite can import it as a module.
+_BRIDGE_MODULE = rx.asset(path="chat_ai_widget.jsx", shared=True).importable_path
+
+
+class IslandNotBuiltError(RuntimeError):
+    """The widget island bundle is missing; it is built at set-up, never committed."""
+
+
+class TokenReply(TypedDict):
+    """The server's answer to one `onSessionTokenRequired` call."""
+
+    request_id: int
+    token: str
+    error: str
+
+
+class SessionErrorDetail(TypedDict):
+    """What the widget reported through `onSessionError` (a SendbirdError)."""
+
+    message: str
+    code: int
+
+
+class MessageInputControls(TypedDict, total=False):
+    """Message input behaviour (`blockWhileBotResponding`: bool or a timeout in ms)."""
+
+    blockWhileBotResponding: bool | int
+
+
+def island_url() -> str:
+    """The island bundle's URL, with a content hash so browsers never run a stale build.
+
+    Raises:
+        IslandNotBuiltError: when `make island` has not been run.
+    """
+    if not ISLAND_FILE.exists():
+        raise IslandNotBuiltError(
+            f"{ISLAND_FILE.relative_to(PROJECT_ROOT)} is missing: run `make island` "
+            "(or `make run`, which builds it) to bundle the widget from widget-island/."
+        )
+    return str(rx.asset(ISLAND_ASSET))
+
+
+def clear_widget_cache_script(app_id: str, bot_id: str) -> str:
+    """JavaScript that forgets the widget's cached channel for this app and bot.
+
+    Used on sign-out, so the next account on this browser never probes the previous
+    account's channel. The island module is already loaded, so import() returns it at once.
+    """
+    return (
+        f"import({json.dumps(island_url())})"
+        f".then((island) => island.clearSessionCache({json.dumps(app_id)}, {json.dumps(bot_id)}))"
+    )
+
+
+class ChatAiWidget(rx.NoSSRComponent):
+    """Sendbird's ChatAiWidget, rendered client-side in its own React 18 root."""
+
+    library = _BRIDGE_MODULE
+    tag = "ChatAiWidgetBridge"
+
+    # --- The widget's props (camelCased by Reflex) ---
+    application_id: rx.Var[str]
+    """Sendbird application id."""
+    bot_id: rx.Var[str]
+    """The AI chatbot's user id."""
+    user_id: rx.Var[str]
+    """Sendbird user id; with `session_token` and the session callbacks, selects the widget's
+    manual session strategy. Changing it remounts the widget."""
+    session_token: rx.Var[str]
+    """The first session token, issued by the server before the widget mounts."""
+    user_nick_name: rx.Var[str]
+    """Nickname; pass the server-side nickname, the widget's default "User" overwrites it."""
+    auto_open: rx.Var[bool]
+    """Open the chat window on load (desktop only)."""
+    enable_emoji_feedback: rx.Var[bool]
+    """Show feedback icons under bot messages."""
+    enable_mention: rx.Var[bool]
+    """Allow @mentions in the input."""
+    device_type: rx.Var[Literal["desktop", "mobile"]]
+    """Force the desktop or mobile layout."""
+    string_set: rx.Var[dict[str, str]]
+    """Overrides of the widget's UI strings."""
+    enable_reset_history_on_connect: rx.Var[bool]
+    """Start a new channel on every connect."""
+    enable_hide_widget_for_deactivated_user: rx.Var[bool]
+    """Hide the widget when the user is deactivated."""
+    enable_widget_expand_button: rx.Var[bool]
+    """Show the expand button on the chat window."""
+    message_input_controls: rx.Var[MessageInputControls]
+    """Input behaviour while the bot responds."""
+    api_host: rx.Var[str]
+    """Sendbird REST host (`https://api-{app_id}.sendbird.com`, or the sandbox)."""
+    ws_host: rx.Var[str]
+    """Sendbird WebSocket host (`wss://ws-{app_id}.sendbird.com`, or the sandbox)."""
+
+    # --- The bridge's own props ---
+    island_url: rx.Var[str]
+    """URL of the island bundle; set by `create`."""
+    token_reply: rx.Var[TokenReply]
+    """The server's answer to the latest token request."""
+    remount_key: rx.Var[int]
+    """Bump to remount the widget (e.g. reconnect after the session closed)."""
+
+    # --- Session callbacks (configureSession) and island status ---
+    on_session_token_required: rx.EventHandler[passthrough_event_spec(int)]
+    """The widget needs a new token; the handler must answer through `token_reply`."""
+    on_session_refreshed: rx.EventHandler[no_args_event_spec]
+    """The SDK refreshed its session with a new token or key."""
+    on_session_error: rx.EventHandler[passthrough_event_spec(SessionErrorDetail)]
+    """Refreshing the session failed (e.g. the token request was rejected)."""
+    on_session_closed: rx.EventHandler[no_args_event_spec]
+    """The session is over (revoked, or resolved with null); remount to reconnect."""
+    on_island_status: rx.EventHandler[passthrough_event_spec(str, str)]
+    """`("loading" | "mounted" | "error", detail)` as the island loads."""
+
+    @classmethod
+    def create(cls, *children: Any, **props: Any) -> ChatAiWidget:
+        """Create the widget; the island URL is filled in from the built bundle.
+
+        Raises:
+            IslandNotBuiltError: when the island bundle has not been built.
+            ValueError: when a prop that must stay on the server (an API token) is passed.
+        """
+        forbidden = {name for name in props if "api_token" in name or name == "secret"}
+        if forbidden:
+            raise ValueError(
+                f"{sorted(forbidden)}: the Sendbird API token must never reach the browser; "
+                "issue session tokens on the server instead"
+            )
+        props.setdefault("island_url", island_url())
+        return super().create(*children, **props)
+
+
+chat_ai_widget = ChatAiWidget.create
+
+
+def bridge_source() -> str:
+    """The bridge's JavaScript source (tests check it against the Python triggers)."""
+    return (Path(__file__).parent / "chat_ai_widget.jsx").read_text(encoding="utf-8")

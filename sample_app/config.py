@@ -1,0 +1,301 @@
+"""Configuration from the environment and `.env`, validated once at start.
+
+Two modes, chosen by whether Sendbird credentials are present:
+
+* **sandbox** (no `SENDBIRD_APP_ID` and no `SENDBIRD_API_TOKEN`): the app starts the local
+  Sendbird sandbox inside its backend and points both the server and the widget at it.
+* **sendbird** (both set): the app talks to real Sendbird, or to the hosts in
+  `SENDBIRD_API_HOST` / `SENDBIRD_WS_HOST` when those are set (a separately started sandbox).
+
+Every problem is collected and reported together (`ConfigError`), each with what to do, so a
+newcomer fixes their `.env` in one pass. Secrets are wrapped in `Secret`, whose `repr` and
+`str` never show the value. Nothing here is imported into browser-facing state.
+
+Run `python -m sample_app.config` to check a configuration without starting the app.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import secrets
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import timedelta
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+from urllib.parse import urlsplit
+
+from dotenv import dotenv_values
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+ENV_FILE = PROJECT_ROOT / ".env"
+
+SANDBOX_APP_ID = "sandbox-app"
+SANDBOX_BOT_ID = "sandbox-bot"
+
+DEFAULT_TOKEN_TTL_SECONDS = 30 * 60  # the public sample's value
+DEFAULT_REFRESH_MARGIN_SECONDS = 2 * 60
+DEFAULT_USER_ID_PREFIX = "sample-"
+DEFAULT_SANDBOX_PORT = 8090
+
+# Values copied from .env.example or docs that must never reach Sendbird.
+_PLACEHOLDERS = {
+    "your_app_id",
+    "your_api_token",
+    "your_bot_id",
+    "changeme",
+    "changethis",
+    "todo",
+    "xxx",
+    "...",
+    "none",
+    "null",
+}
+_APP_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9-]{2,63}$")
+_API_TOKEN_RE = re.compile(r"^[A-Za-z0-9_-]{16,256}$")
+_BOT_ID_RE = re.compile(r"^[A-Za-z0-9_.:-]{1,80}$")
+_PREFIX_RE = re.compile(r"^[A-Za-z0-9_.:-]{0,40}$")
+
+Mode = Literal["sandbox", "sendbird"]
+
+
+class ConfigError(ValueError):
+    """The configuration cannot be used; `problems` lists every reason, one per line."""
+
+    def __init__(self, problems: list[str]) -> None:
+        self.problems = problems
+        bullet_list = "\n".join(f"  - {problem}" for problem in problems)
+        super().__init__(f"Configuration problems (see .env.example):\n{bullet_list}")
+
+
+class Secret:
+    """A string that never shows itself in logs, reprs or tracebacks."""
+
+    __slots__ = ("_value",)
+
+    def __init__(self, value: str) -> None:
+        self._value = value
+
+    def reveal(self) -> str:
+        """Return the secret; call only where it is sent to Sendbird."""
+        return self._value
+
+    def __repr__(self) -> str:
+        return "Secret('********')"
+
+    __str__ = __repr__
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Secret) and secrets.compare_digest(self._value, other._value)
+
+    def __hash__(self) -> int:
+        return hash(("Secret", len(self._value)))
+
+
+@dataclass(frozen=True)
+class SandboxSettings:
+    """Where the embedded sandbox listens and keeps its data."""
+
+    host: str
+    port: int
+    db_path: Path
+    # The base URL browsers use to reach the sandbox (differs from host:port behind a proxy).
+    public_url: str
+
+    @property
+    def public_ws_url(self) -> str:
+        """The WebSocket base URL browsers use."""
+        return "ws" + self.public_url.removeprefix("http")
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything the server needs to talk to Sendbird (or the sandbox)."""
+
+    mode: Mode
+    app_id: str
+    api_token: Secret = field(repr=True)
+    bot_id: str
+    # Base URLs our server uses for the Platform API.
+    api_host: str
+    # Base URLs the widget in the browser uses (the same as api_host except behind a proxy).
+    widget_api_host: str
+    widget_ws_host: str
+    token_ttl: timedelta
+    refresh_margin: timedelta
+    user_id_prefix: str
+    sandbox: SandboxSettings | None
+
+    @property
+    def is_sandbox(self) -> bool:
+        """Whether the app runs on its embedded local sandbox."""
+        return self.mode == "sandbox"
+
+
+def _is_placeholder(value: str) -> bool:
+    lowered = value.strip().lower()
+    return lowered in _PLACEHOLDERS or (lowered.startswith("<") and lowered.endswith(">"))
+
+
+def _check_url(name: str, value: str, schemes: tuple[str, ...], problems: list[str]) -> str:
+    parts = urlsplit(value)
+    if parts.scheme not in schemes or not parts.netloc:
+        problems.append(
+            f"{name}={value!r} is not a URL starting with {' or '.join(s + '://' for s in schemes)}"
+        )
+    if parts.query or parts.fragment:
+        problems.append(f"{name} must not carry a query or fragment")
+    return value.rstrip("/")
+
+
+def _int_setting(
+    env: Mapping[str, str], name: str, default: int, low: int, high: int, problems: list[str]
+) -> int:
+    raw = env.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        problems.append(f"{name}={raw!r} is not a whole number")
+        return default
+    if not low <= value <= high:
+        problems.append(f"{name}={value} is out of range ({low}..{high})")
+        return default
+    return value
+
+
+def _credential(env: Mapping[str, str], name: str, pattern: re.Pattern[str], what: str,
+                problems: list[str], *, show_value: bool) -> str:
+    value = env.get(name, "").strip()
+    if not value:
+        return ""
+    if _is_placeholder(value):
+        problems.append(f"{name} still holds a placeholder; put your {what} there")
+    elif not pattern.match(value):
+        shown = f"={value!r}" if show_value else ""
+        problems.append(f"{name}{shown} is malformed: expected {what}")
+    return value
+
+
+def load_settings(environ: Mapping[str, str] | None = None, env_file: Path | None = ENV_FILE) -> Settings:
+    """Build settings from `environ` (default: the process) over the values in `env_file`.
+
+    Variables already in the environment win over `.env`, so CI and tests can override it.
+
+    Raises:
+        ConfigError: listing every problem found.
+    """
+    file_values = dotenv_values(env_file) if env_file is not None and env_file.exists() else {}
+    env: dict[str, str] = {k: v for k, v in file_values.items() if v is not None}
+    env.update(os.environ if environ is None else environ)
+    problems: list[str] = []
+
+    app_id = _credential(env, "SENDBIRD_APP_ID", _APP_ID_RE,
+                         "your Sendbird application id (Dashboard > Settings > Application)",
+                         problems, show_value=True)
+    api_token = _credential(env, "SENDBIRD_API_TOKEN", _API_TOKEN_RE,
+                            "a Sendbird master or secondary API token (letters and digits)",
+                            problems, show_value=False)
+    bot_id = _credential(env, "SENDBIRD_BOT_ID", _BOT_ID_RE,
+                         "the id of your AI chatbot (Dashboard > AI chatbot > Bots)",
+                         problems, show_value=True)
+    ttl_seconds = _int_setting(env, "SENDBIRD_TOKEN_TTL_SECONDS", DEFAULT_TOKEN_TTL_SECONDS,
+                               60, 7 * 24 * 3600, problems)
+    margin_seconds = _int_setting(env, "SENDBIRD_TOKEN_REFRESH_MARGIN_SECONDS",
+                                  DEFAULT_REFRESH_MARGIN_SECONDS, 0, 24 * 3600, problems)
+    if margin_seconds * 2 > ttl_seconds:
+        problems.append(
+            "SENDBIRD_TOKEN_REFRESH_MARGIN_SECONDS must be at most half of "
+            "SENDBIRD_TOKEN_TTL_SECONDS, or every page view would mint a token"
+        )
+    prefix = env.get("SENDBIRD_USER_ID_PREFIX", DEFAULT_USER_ID_PREFIX)
+    if not _PREFIX_RE.match(prefix):
+        problems.append("SENDBIRD_USER_ID_PREFIX may hold up to 40 letters, digits and _ . : -")
+
+    has_app_id = bool(env.get("SENDBIRD_APP_ID", "").strip())
+    has_token = bool(env.get("SENDBIRD_API_TOKEN", "").strip())
+    mode: Mode = "sendbird" if (has_app_id or has_token) else "sandbox"
+    sandbox: SandboxSettings | None = None
+
+    if mode == "sendbird":
+        if not has_app_id:
+            problems.append(
+                "SENDBIRD_APP_ID is missing: set both SENDBIRD_APP_ID and SENDBIRD_API_TOKEN "
+                "for real Sendbird, or neither to use the local sandbox"
+            )
+        if not has_token:
+            problems.append(
+                "SENDBIRD_API_TOKEN is missing: set both SENDBIRD_APP_ID and SENDBIRD_API_TOKEN "
+                "for real Sendbird, or neither to use the local sandbox"
+            )
+        if not bot_id:
+            problems.append("SENDBIRD_BOT_ID is missing: the widget needs your AI chatbot's id")
+        api_host = env.get("SENDBIRD_API_HOST", "").strip() or f"https://api-{app_id}.sendbird.com"
+        ws_host = env.get("SENDBIRD_WS_HOST", "").strip() or f"wss://ws-{app_id}.sendbird.com"
+        api_host = _check_url("SENDBIRD_API_HOST", api_host, ("https", "http"), problems)
+        ws_host = _check_url("SENDBIRD_WS_HOST", ws_host, ("wss", "ws"), problems)
+        widget_api_host, widget_ws_host = api_host, ws_host
+    else:
+        app_id = env.get("SANDBOX_APP_ID", "").strip() or SANDBOX_APP_ID
+        bot_id = bot_id or SANDBOX_BOT_ID
+        # A fresh random token per process unless pinned: the embedded sandbox and this
+        # server share the process, and nothing else should be able to call its API.
+        api_token = env.get("SANDBOX_API_TOKEN", "").strip() or secrets.token_hex(20)
+        host = env.get("SANDBOX_HOST", "").strip() or "127.0.0.1"
+        port = _int_setting(env, "SANDBOX_PORT", DEFAULT_SANDBOX_PORT, 1, 65535, problems)
+        db_path = Path(env.get("SANDBOX_DB_PATH", "").strip() or PROJECT_ROOT / ".sandbox" / "sandbox.db")
+        public_url = env.get("SANDBOX_PUBLIC_URL", "").strip() or f"http://{host}:{port}"
+        public_url = _check_url("SANDBOX_PUBLIC_URL", public_url, ("http", "https"), problems)
+        sandbox = SandboxSettings(host=host, port=port, db_path=db_path, public_url=public_url)
+        api_host = f"http://{host}:{port}"
+        widget_api_host, widget_ws_host = public_url, sandbox.public_ws_url
+
+    if problems:
+        raise ConfigError(problems)
+    return Settings(
+        mode=mode,
+        app_id=app_id,
+        api_token=Secret(api_token),
+        bot_id=bot_id,
+        api_host=api_host,
+        widget_api_host=widget_api_host,
+        widget_ws_host=widget_ws_host,
+        token_ttl=timedelta(seconds=ttl_seconds),
+        refresh_margin=timedelta(seconds=margin_seconds),
+        user_id_prefix=prefix,
+        sandbox=sandbox,
+    )
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process-wide settings (tests call `get_settings.cache_clear()` after changing env)."""
+    return load_settings()
+
+
+def describe(settings: Settings) -> str:
+    """One line saying where the app sends its Sendbird traffic (no secrets)."""
+    if settings.is_sandbox:
+        return (
+            f"local Sendbird sandbox at {settings.widget_api_host} "
+            f"(app {settings.app_id}, bot {settings.bot_id})"
+        )
+    return f"Sendbird at {settings.api_host} (app {settings.app_id}, bot {settings.bot_id})"
+
+
+def main() -> int:
+    """Check the configuration and say what the app will use; exit 1 with the problems."""
+    try:
+        settings = load_settings()
+    except ConfigError as error:
+        print(error)  # noqa: T201 - command-line output
+        return 1
+    print(f"Configuration OK: {describe(settings)}")  # noqa: T201
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
