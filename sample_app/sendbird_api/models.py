@@ -1,0 +1,111 @@
+"""Small immutable values returned by the client.
+
+Only the fields the app needs are kept. In particular the user resource's
+``access_token`` (a long-lived legacy credential Sendbird includes in user JSON) is
+dropped on purpose so it cannot leak through these objects.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from .errors import SendbirdError
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_ONE_MS = timedelta(milliseconds=1)
+
+
+def datetime_to_unix_ms(value: datetime) -> int:
+    """Convert an aware datetime to Unix milliseconds, exactly (no float rounding).
+
+    Args:
+        value: A timezone-aware datetime.
+
+    Returns:
+        Whole milliseconds since the Unix epoch (sub-millisecond parts truncated).
+
+    Raises:
+        ValueError: ``value`` is naive; a naive time would silently be read in the
+            server's local zone and the token would expire hours early or late.
+    """
+    if value.tzinfo is None or value.utcoffset() is None:
+        raise ValueError("datetime must be timezone-aware (use datetime.now(UTC))")
+    return (value - _EPOCH) // _ONE_MS
+
+
+def unix_ms_to_datetime(value: int) -> datetime:
+    """Convert Unix milliseconds (Sendbird's time format) to an aware UTC datetime."""
+    return _EPOCH + timedelta(milliseconds=value)
+
+
+@dataclass(frozen=True)
+class SendbirdUser:
+    """The parts of a Sendbird user resource this app uses.
+
+    Attributes:
+        user_id: Sendbird user id (the app derives it from the signed-in account).
+        nickname: Display name shown in the widget.
+        profile_url: Avatar URL, or ``""``.
+    """
+
+    user_id: str
+    nickname: str
+    profile_url: str = ""
+
+    @classmethod
+    def from_api(cls, data: Mapping[str, Any]) -> SendbirdUser:
+        """Build a user from the JSON of ``GET``/``POST``/``PUT /v3/users``.
+
+        Raises:
+            SendbirdError: The JSON has no string ``user_id`` (not a user resource).
+        """
+        user_id = data.get("user_id")
+        if not isinstance(user_id, str):
+            raise SendbirdError("Sendbird returned a user without a user_id; unexpected response")
+        return cls(
+            user_id=user_id,
+            nickname=str(data.get("nickname") or ""),
+            profile_url=str(data.get("profile_url") or ""),
+        )
+
+
+@dataclass(frozen=True)
+class SessionToken:
+    """A session token as issued by ``POST /v3/users/{user_id}/token``.
+
+    Attributes:
+        token: The secret the widget presents to Sendbird; never shown in ``repr``.
+        expires_at: When Sendbird will stop accepting it (aware, UTC).
+    """
+
+    token: str
+    expires_at: datetime
+
+    def __repr__(self) -> str:
+        return f"SessionToken(token='[REDACTED]', expires_at={self.expires_at.isoformat()!r})"
+
+    __str__ = __repr__
+
+    @classmethod
+    def from_api(cls, data: Mapping[str, Any]) -> SessionToken:
+        """Build a token from ``{"token": "...", "expires_at": <unix ms>}``.
+
+        Raises:
+            SendbirdError: Either field is missing or has the wrong type.
+        """
+        token = data.get("token")
+        expires_at = data.get("expires_at")
+        if (
+            not isinstance(token, str)
+            or not token
+            or isinstance(expires_at, bool)
+            or not isinstance(expires_at, int)
+        ):
+            raise SendbirdError(
+                "Sendbird's session-token response lacks 'token' or an integer 'expires_at'; "
+                "unexpected response"
+            )
+        return cls(token=token, expires_at=unix_ms_to_datetime(expires_at))

@@ -1,0 +1,347 @@
+"""Issue, reuse and revoke Sendbird session tokens for signed-in users.
+
+The chat widget needs a session token for the signed-in user. Issuing one costs a
+Platform API call (5 POSTs per second on a free trial), and a page view, a reconnect
+or the widget's ``onSessionTokenRequired`` callback can all ask for one, often at the
+same moment. :class:`SessionTokenService` keeps that cheap and well-behaved:
+
+* it makes sure the Sendbird user exists once per process per user, and updates the
+  nickname/profile URL when the account's values change;
+* it reuses a token until it is ``refresh_margin`` away from expiry, so the widget
+  never receives a token that is about to die;
+* concurrent requests for the same user share one in-flight issuance.
+
+Security: the Sendbird user id always comes from a :class:`SendbirdIdentity` that the
+server derives from the signed-in account. This service never accepts a user id from
+the browser; if it did, anyone could obtain a token for anyone.
+
+The cache is a per-process optimisation. With several workers each has its own cache
+(and may issue its own token for the same user), which is harmless because session
+tokens are stateless at Sendbird and each one is valid on its own. Correctness never
+depends on the cache: forgetting it only costs an extra API call.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from functools import partial
+from typing import Protocol
+
+from sample_app.sendbird_api import SendbirdNotFoundError, SendbirdUser, SessionToken
+from sample_app.sendbird_api.models import datetime_to_unix_ms
+
+__all__ = [
+    "IssuedSessionToken",
+    "SendbirdIdentity",
+    "SendbirdTokenIssuer",
+    "SessionTokenService",
+    "TokenServiceStats",
+    "utc_now",
+]
+
+DEFAULT_TTL = timedelta(minutes=30)
+DEFAULT_REFRESH_MARGIN = timedelta(minutes=2)
+
+
+def utc_now() -> datetime:
+    """Return the current time as an aware UTC datetime (the default clock)."""
+    return datetime.now(UTC)
+
+
+class SendbirdTokenIssuer(Protocol):
+    """What the service needs from a Sendbird client.
+
+    ``sample_app.sendbird_api.SendbirdClient`` satisfies it; tests may pass a small
+    in-process fake instead.
+    """
+
+    @property
+    def call_counts(self) -> Counter[str]:
+        """HTTP calls made so far, keyed by ``"METHOD /path/{template}"``."""
+        ...
+
+    async def ensure_user(self, user_id: str, nickname: str, profile_url: str = "") -> SendbirdUser:
+        """Return the user, creating it if needed."""
+        ...
+
+    async def update_user(
+        self, user_id: str, *, nickname: str | None = None, profile_url: str | None = None
+    ) -> SendbirdUser:
+        """Change the user's nickname and/or profile URL."""
+        ...
+
+    async def issue_session_token(self, user_id: str, expires_at: datetime) -> SessionToken:
+        """Issue a token valid until ``expires_at``."""
+        ...
+
+    async def revoke_session_tokens(self, user_id: str) -> None:
+        """Revoke all of the user's session tokens."""
+        ...
+
+
+@dataclass(frozen=True)
+class SendbirdIdentity:
+    """Who the Sendbird user is, derived on the server from the signed-in account.
+
+    Build it from the authenticated session (e.g. ``user_id=f"sample-{account.id}"``),
+    never from anything the browser sent.
+
+    Attributes:
+        user_id: Sendbird user id.
+        nickname: Display name; pass the same value to the widget's ``userNickName``,
+            otherwise the widget overwrites it on every connect.
+        profile_url: Avatar URL, or ``""``.
+    """
+
+    user_id: str
+    nickname: str
+    profile_url: str = ""
+
+    def __post_init__(self) -> None:
+        """Fail early on values that can never be a Sendbird user."""
+        if not isinstance(self.user_id, str) or not self.user_id:
+            raise ValueError("SendbirdIdentity.user_id must be a non-empty string")
+        if not isinstance(self.nickname, str) or not isinstance(self.profile_url, str):
+            raise ValueError("SendbirdIdentity.nickname and profile_url must be strings")
+
+
+@dataclass(frozen=True)
+class IssuedSessionToken:
+    """A session token handed to the widget.
+
+    Attributes:
+        user_id: The Sendbird user the token belongs to.
+        token: The secret itself; never shown in ``repr``.
+        expires_at: When Sendbird stops accepting it (aware, UTC).
+    """
+
+    user_id: str
+    token: str
+    expires_at: datetime
+
+    def __repr__(self) -> str:
+        return (
+            f"IssuedSessionToken(user_id={self.user_id!r}, token='[REDACTED]', "
+            f"expires_at={self.expires_at.isoformat()!r})"
+        )
+
+    __str__ = __repr__
+
+    @property
+    def expires_at_ms(self) -> int:
+        """Expiry as Unix milliseconds, the unit the browser side works in."""
+        return datetime_to_unix_ms(self.expires_at)
+
+    def seconds_left(self, now: datetime) -> float:
+        """Seconds until expiry as seen at ``now`` (0 once expired)."""
+        return max((self.expires_at - now).total_seconds(), 0.0)
+
+
+@dataclass(frozen=True)
+class TokenServiceStats:
+    """Counters for dashboards, tests and the benchmark.
+
+    Attributes:
+        issued: Tokens obtained from Sendbird.
+        reused: Calls answered from the cache.
+        shared: Calls that joined an issuance already in flight for the same user.
+        revoked: Successful ``revoke`` calls.
+        sendbird_calls: HTTP requests the client has sent in total (all endpoints).
+        calls_by_endpoint: The client's per-endpoint counts.
+    """
+
+    issued: int
+    reused: int
+    shared: int
+    revoked: int
+    sendbird_calls: int
+    calls_by_endpoint: dict[str, int]
+
+
+class SessionTokenService:
+    """Hands out Sendbird session tokens for signed-in users (see the module docstring).
+
+    One instance per process, next to the one ``SendbirdClient``. All methods must be
+    called from the same event loop.
+    """
+
+    def __init__(
+        self,
+        client: SendbirdTokenIssuer,
+        *,
+        ttl: timedelta = DEFAULT_TTL,
+        refresh_margin: timedelta = DEFAULT_REFRESH_MARGIN,
+        clock: Callable[[], datetime] = utc_now,
+    ) -> None:
+        """Create the service.
+
+        Args:
+            client: The Sendbird client (or a fake implementing the protocol).
+            ttl: Lifetime requested for new tokens. 30 minutes (the official sample's
+                value) instead of Sendbird's 7-day default: a token sits in the browser.
+            refresh_margin: A cached token is replaced once it has less than this
+                left, so the widget always gets time to use it.
+            clock: Returns the current aware UTC time; tests inject a fake clock.
+
+        Raises:
+            ValueError: ``ttl`` is not positive or ``refresh_margin`` is not in
+                ``[0, ttl)`` (every token would be stale as soon as it was issued).
+        """
+        if ttl <= timedelta(0):
+            raise ValueError("ttl must be positive")
+        if not timedelta(0) <= refresh_margin < ttl:
+            raise ValueError("refresh_margin must be >= 0 and shorter than ttl")
+        self._client = client
+        self._ttl = ttl
+        self._refresh_margin = refresh_margin
+        self._clock = clock
+        self._tokens: dict[str, IssuedSessionToken] = {}
+        # Last nickname/profile_url we know Sendbird has, per user; presence means
+        # "ensure_user already succeeded in this process".
+        self._profiles: dict[str, tuple[str, str]] = {}
+        self._in_flight: dict[str, asyncio.Task[IssuedSessionToken]] = {}
+        # Bumped by forget(): an issuance that started earlier must not refill the cache.
+        self._generations: Counter[str] = Counter()
+        self._issued = 0
+        self._reused = 0
+        self._shared = 0
+        self._revoked = 0
+
+    async def token_for(
+        self, identity: SendbirdIdentity, *, force_new: bool = False
+    ) -> IssuedSessionToken:
+        """Return a usable session token for ``identity``.
+
+        Args:
+            identity: The signed-in user's Sendbird identity (built on the server).
+            force_new: Skip and drop the cached token. Use it when the widget's
+                ``onSessionTokenRequired`` fires: Sendbird has rejected the old token,
+                so handing it out again would loop.
+
+        Returns:
+            A token with more than ``refresh_margin`` left. A caller that joins an
+            issuance already in flight gets that issuance's token; if its nickname
+            differs from the one being synced, the next call updates it.
+
+        Raises:
+            SendbirdError: Sendbird could not be reached or refused; the failure is
+                not cached, the next call tries again.
+        """
+        user_id = identity.user_id
+        if force_new:
+            self._tokens.pop(user_id, None)
+        else:
+            cached = self._tokens.get(user_id)
+            wanted = (identity.nickname, identity.profile_url)
+            if (
+                cached is not None
+                and self._is_fresh(cached, self._now())
+                and self._profiles.get(user_id) == wanted
+            ):
+                self._reused += 1
+                return cached
+
+        task = self._in_flight.get(user_id)
+        if task is None or task.done():
+            task = asyncio.get_running_loop().create_task(self._obtain(identity, force_new))
+            self._in_flight[user_id] = task
+            task.add_done_callback(partial(self._on_task_done, user_id))
+        else:
+            self._shared += 1
+        # shield(): a caller that gives up (its Reflex event is cancelled, say) must
+        # not cancel the issuance the other callers are waiting for.
+        return await asyncio.shield(task)
+
+    async def revoke(self, user_id: str) -> None:
+        """Revoke all of the user's tokens at Sendbird and forget them here (sign-out).
+
+        A user Sendbird does not know has no tokens, so 400201 counts as success.
+
+        Raises:
+            SendbirdError: The revocation failed; the local cache is forgotten anyway.
+        """
+        self.forget(user_id)
+        with contextlib.suppress(SendbirdNotFoundError):
+            await self._client.revoke_session_tokens(user_id)
+        self._revoked += 1
+
+    def forget(self, user_id: str) -> None:
+        """Drop everything this process remembers about the user.
+
+        The cached token is discarded, the next ``token_for`` re-checks that the user
+        exists, and an issuance already in flight will not refill the cache.
+        """
+        self._tokens.pop(user_id, None)
+        self._profiles.pop(user_id, None)
+        self._generations[user_id] += 1
+
+    @property
+    def stats(self) -> TokenServiceStats:
+        """Current counters; Sendbird call counts come from the client."""
+        counts = dict(self._client.call_counts)
+        return TokenServiceStats(
+            issued=self._issued,
+            reused=self._reused,
+            shared=self._shared,
+            revoked=self._revoked,
+            sendbird_calls=sum(counts.values()),
+            calls_by_endpoint=counts,
+        )
+
+    # ----------------------------------------------------------- internals
+
+    async def _obtain(self, identity: SendbirdIdentity, force_new: bool) -> IssuedSessionToken:
+        """The single in-flight job per user: sync the user, then reuse or issue."""
+        user_id = identity.user_id
+        generation = self._generations[user_id]
+        await self._sync_user(identity, generation)
+        now = self._now()
+        if not force_new:
+            # Only the profile needed syncing, or force_new was not asked: the token
+            # cached before may still be good.
+            cached = self._tokens.get(user_id)
+            if cached is not None and self._is_fresh(cached, now):
+                self._reused += 1
+                return cached
+        session = await self._client.issue_session_token(user_id, now + self._ttl)
+        issued = IssuedSessionToken(user_id, session.token, session.expires_at)
+        self._issued += 1
+        if self._generations[user_id] == generation:
+            self._tokens[user_id] = issued
+        return issued
+
+    async def _sync_user(self, identity: SendbirdIdentity, generation: int) -> None:
+        user_id = identity.user_id
+        wanted = (identity.nickname, identity.profile_url)
+        known = self._profiles.get(user_id)
+        if known is None:
+            user = await self._client.ensure_user(user_id, identity.nickname, identity.profile_url)
+            known = (user.nickname, user.profile_url)
+        if known != wanted:
+            await self._client.update_user(
+                user_id, nickname=identity.nickname, profile_url=identity.profile_url
+            )
+        if self._generations[user_id] == generation:
+            self._profiles[user_id] = wanted
+
+    def _on_task_done(self, user_id: str, task: asyncio.Task[IssuedSessionToken]) -> None:
+        if self._in_flight.get(user_id) is task:
+            del self._in_flight[user_id]
+        if not task.cancelled():
+            # Mark the exception as retrieved: if every waiter was cancelled nobody
+            # else would, and asyncio would log "exception was never retrieved".
+            task.exception()
+
+    def _is_fresh(self, token: IssuedSessionToken, now: datetime) -> bool:
+        return token.expires_at - self._refresh_margin > now
+
+    def _now(self) -> datetime:
+        now = self._clock()
+        if now.tzinfo is None or now.utcoffset() is None:
+            raise ValueError("the clock must return timezone-aware datetimes")
+        return now

@@ -1,0 +1,435 @@
+"""SessionTokenService: caching, renewal, single-flight issuance, revocation.
+
+Most tests run the real SendbirdClient against the scripted HTTP server with a small
+stateful Sendbird stand-in (``FakeSendbird``), so call counts are measured where they
+matter: at the server. A few pure-logic tests use an in-process fake issuer.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import Counter
+from collections.abc import AsyncIterator, Iterator
+from datetime import UTC, datetime, timedelta
+
+import pytest
+import pytest_asyncio
+
+from sample_app.sendbird_api import (
+    RetryPolicy,
+    SendbirdAuthError,
+    SendbirdClient,
+    SendbirdServerError,
+    SendbirdUser,
+    SessionToken,
+)
+from sample_app.session_tokens import (
+    IssuedSessionToken,
+    SendbirdIdentity,
+    SendbirdTokenIssuer,
+    SessionTokenService,
+)
+from tests.sendbird_api.scripted_server import (
+    API_TOKEN,
+    FakeSendbird,
+    Reply,
+    ScriptedServer,
+    sendbird_error,
+)
+
+START = datetime(2026, 3, 1, 12, 0, 0, tzinfo=UTC)
+TTL = timedelta(minutes=30)
+MARGIN = timedelta(minutes=2)
+ALICE = SendbirdIdentity("sample-1", "Alice")
+BOB = SendbirdIdentity("sample-2", "Bob")
+
+GET_USER = "GET /v3/users/{user_id}"
+CREATE_USER = "POST /v3/users"
+UPDATE_USER = "PUT /v3/users/{user_id}"
+ISSUE = "POST /v3/users/{user_id}/token"
+REVOKE = "DELETE /v3/users/{user_id}/token"
+
+
+class FakeClock:
+    """A settable clock (aware UTC)."""
+
+    def __init__(self, now: datetime = START) -> None:
+        self.now = now
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, delta: timedelta) -> None:
+        self.now += delta
+
+
+class Sendbird:
+    """Bundles the server, its fake backend and a client pointed at it."""
+
+    def __init__(self, server: ScriptedServer, fake: FakeSendbird, client: SendbirdClient):
+        self.server = server
+        self.fake = fake
+        self.client = client
+
+    def count(self, method: str, suffix: str) -> int:
+        """Requests seen by the server (method + decoded path suffix)."""
+        return self.server.count(method, suffix)
+
+
+@pytest.fixture(scope="module")
+def module_server() -> Iterator[ScriptedServer]:
+    with ScriptedServer.running() as server:
+        yield server
+
+
+@pytest_asyncio.fixture
+async def sendbird(module_server: ScriptedServer) -> AsyncIterator[Sendbird]:
+    module_server.reset()
+    fake = FakeSendbird(token_delay=0.02)
+    module_server.set_fallback(fake)
+
+    async def no_sleep(_: float) -> None:
+        return None
+
+    client = SendbirdClient(
+        module_server.base_url,
+        API_TOKEN,
+        retry=RetryPolicy(max_retries=1, jitter=0),
+        sleep=no_sleep,
+    )
+    try:
+        yield Sendbird(module_server, fake, client)
+    finally:
+        await client.aclose()
+        module_server.reset()
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock()
+
+
+@pytest.fixture
+def service(sendbird: Sendbird, clock: FakeClock) -> SessionTokenService:
+    return SessionTokenService(sendbird.client, ttl=TTL, refresh_margin=MARGIN, clock=clock)
+
+
+# ------------------------------------------------------------- basics
+
+
+@pytest.mark.asyncio
+async def test_first_call_creates_the_user_and_issues_a_token(
+    sendbird: Sendbird, service: SessionTokenService
+) -> None:
+    token = await service.token_for(ALICE)
+    assert token.user_id == "sample-1"
+    assert token.token in sendbird.fake.tokens
+    assert token.expires_at == START + TTL  # the fake grants what we asked for
+    assert sendbird.fake.users["sample-1"]["nickname"] == "Alice"
+    assert sendbird.client.call_counts == {GET_USER: 1, CREATE_USER: 1, ISSUE: 1}
+    stats = service.stats
+    assert (stats.issued, stats.reused, stats.sendbird_calls) == (1, 0, 3)
+    assert stats.calls_by_endpoint == {GET_USER: 1, CREATE_USER: 1, ISSUE: 1}
+
+
+@pytest.mark.asyncio
+async def test_token_is_reused_within_the_margin(
+    sendbird: Sendbird, service: SessionTokenService, clock: FakeClock
+) -> None:
+    first = await service.token_for(ALICE)
+    clock.advance(TTL - MARGIN - timedelta(seconds=1))  # 1 s before the refresh point
+    assert await service.token_for(ALICE) is first
+    assert sendbird.count("POST", "/token") == 1
+    assert service.stats.reused == 1
+
+
+@pytest.mark.asyncio
+async def test_token_is_renewed_once_inside_the_margin(
+    sendbird: Sendbird, service: SessionTokenService, clock: FakeClock
+) -> None:
+    first = await service.token_for(ALICE)
+    clock.advance(TTL - MARGIN)  # exactly at the refresh point: no longer "fresh"
+    second = await service.token_for(ALICE)
+    assert second.token != first.token
+    assert second.expires_at == clock.now + TTL
+    assert sendbird.count("POST", "/token") == 2
+    assert sendbird.count("GET", "/sample-1") == 1  # the user is not re-checked
+    assert await service.token_for(ALICE) is second
+
+
+@pytest.mark.asyncio
+async def test_force_new_skips_a_fresh_cached_token(
+    sendbird: Sendbird, service: SessionTokenService
+) -> None:
+    first = await service.token_for(ALICE)
+    forced = await service.token_for(ALICE, force_new=True)
+    assert forced.token != first.token
+    assert await service.token_for(ALICE) is forced  # and replaces it in the cache
+    assert sendbird.count("POST", "/token") == 2
+
+
+@pytest.mark.asyncio
+async def test_existing_user_is_not_recreated(
+    sendbird: Sendbird, service: SessionTokenService
+) -> None:
+    sendbird.fake.add_user("sample-1", "Alice")
+    await service.token_for(ALICE)
+    assert sendbird.client.call_counts == {GET_USER: 1, ISSUE: 1}
+
+
+@pytest.mark.asyncio
+async def test_ensure_user_happens_once_per_user(
+    sendbird: Sendbird, service: SessionTokenService
+) -> None:
+    for _ in range(3):
+        await service.token_for(ALICE, force_new=True)
+    assert sendbird.client.call_counts == {GET_USER: 1, CREATE_USER: 1, ISSUE: 3}
+
+
+@pytest.mark.asyncio
+async def test_nickname_change_updates_the_user(
+    sendbird: Sendbird, service: SessionTokenService
+) -> None:
+    first = await service.token_for(ALICE)
+    renamed = SendbirdIdentity("sample-1", "Alice B.", "https://example.com/a.png")
+    again = await service.token_for(renamed)
+    assert again is first  # the token is still good; only the profile changed
+    assert sendbird.fake.users["sample-1"]["nickname"] == "Alice B."
+    assert sendbird.fake.users["sample-1"]["profile_url"] == "https://example.com/a.png"
+    (put,) = [r for r in sendbird.server.requests if r.method == "PUT"]
+    assert put.json() == {"nickname": "Alice B.", "profile_url": "https://example.com/a.png"}
+    await service.token_for(renamed)
+    assert sendbird.count("PUT", "/sample-1") == 1  # no second update
+
+
+@pytest.mark.asyncio
+async def test_existing_user_with_another_nickname_is_updated(
+    sendbird: Sendbird, service: SessionTokenService
+) -> None:
+    sendbird.fake.add_user("sample-1", "User")
+    await service.token_for(ALICE)
+    assert sendbird.fake.users["sample-1"]["nickname"] == "Alice"
+    assert sendbird.client.call_counts == {GET_USER: 1, UPDATE_USER: 1, ISSUE: 1}
+
+
+@pytest.mark.asyncio
+async def test_different_users_do_not_share_tokens(
+    sendbird: Sendbird, service: SessionTokenService
+) -> None:
+    alice, bob = await asyncio.gather(service.token_for(ALICE), service.token_for(BOB))
+    assert alice.token != bob.token
+    assert (alice.user_id, bob.user_id) == ("sample-1", "sample-2")
+    assert sendbird.count("POST", "/token") == 2
+    assert {r.segments[2] for r in sendbird.server.requests if r.path.endswith("/token")} == {
+        "sample-1",
+        "sample-2",
+    }
+
+
+# --------------------------------------------------------- concurrency
+
+
+@pytest.mark.asyncio
+async def test_hundred_concurrent_callers_share_one_issuance(
+    sendbird: Sendbird, service: SessionTokenService
+) -> None:
+    sendbird.fake.add_user("sample-1", "Alice")
+    tokens = await asyncio.gather(*(service.token_for(ALICE) for _ in range(100)))
+    assert len({t.token for t in tokens}) == 1
+    assert sendbird.count("POST", "/token") == 1
+    assert sendbird.count("GET", "/sample-1") <= 1
+    assert service.stats.issued == 1
+    assert service.stats.shared == 99
+
+
+@pytest.mark.asyncio
+async def test_concurrent_force_new_callers_also_share_one_issuance(
+    sendbird: Sendbird, service: SessionTokenService
+) -> None:
+    await service.token_for(ALICE)
+    tokens = await asyncio.gather(*(service.token_for(ALICE, force_new=True) for _ in range(20)))
+    assert len({t.token for t in tokens}) == 1
+    assert sendbird.count("POST", "/token") == 2
+
+
+@pytest.mark.asyncio
+async def test_failure_reaches_every_waiter_and_is_not_cached(
+    sendbird: Sendbird, service: SessionTokenService
+) -> None:
+    sendbird.fake.add_user("sample-1", "Alice")
+    sendbird.fake.fail_next("issue_token", sendbird_error(400401, "Invalid API token"))
+    results = await asyncio.gather(
+        *(service.token_for(ALICE) for _ in range(10)), return_exceptions=True
+    )
+    assert all(isinstance(r, SendbirdAuthError) for r in results)
+    assert sendbird.count("POST", "/token") == 1
+    # The next call tries again instead of replaying the failure.
+    token = await service.token_for(ALICE)
+    assert token.token in sendbird.fake.tokens
+    assert sendbird.count("POST", "/token") == 2
+    assert service.stats.issued == 1
+
+
+@pytest.mark.asyncio
+async def test_failed_user_setup_is_retried_on_the_next_call(
+    sendbird: Sendbird, service: SessionTokenService
+) -> None:
+    sendbird.fake.fail_next("get_user", *[Reply(503, body="down")] * 2)  # 1 try + 1 retry
+    with pytest.raises(SendbirdServerError):
+        await service.token_for(ALICE)
+    assert await service.token_for(ALICE)
+    assert sendbird.count("GET", "/sample-1") == 3
+
+
+@pytest.mark.asyncio
+async def test_cancelling_one_waiter_does_not_cancel_the_others(
+    sendbird: Sendbird, service: SessionTokenService
+) -> None:
+    sendbird.fake.token_delay = 0.3
+    waiters = [asyncio.create_task(service.token_for(ALICE)) for _ in range(3)]
+    while sendbird.count("POST", "/token") == 0:  # the issuance has reached Sendbird
+        await asyncio.sleep(0.005)
+    waiters[0].cancel()
+    survivors = await asyncio.gather(*waiters[1:])
+    assert waiters[0].cancelled()
+    assert survivors[0] is survivors[1]
+    assert sendbird.count("POST", "/token") == 1
+    assert await service.token_for(ALICE) is survivors[0]  # the result was cached too
+
+
+# ------------------------------------------------------------ revocation
+
+
+@pytest.mark.asyncio
+async def test_revoke_calls_sendbird_and_forgets_the_cache(
+    sendbird: Sendbird, service: SessionTokenService
+) -> None:
+    first = await service.token_for(ALICE)
+    await service.revoke("sample-1")
+    assert sendbird.count("DELETE", "/sample-1/token") == 1
+    second = await service.token_for(ALICE)
+    assert second.token != first.token
+    assert sendbird.count("GET", "/sample-1") == 2  # forgotten: the user is re-checked
+    assert service.stats.revoked == 1
+    assert service.stats.calls_by_endpoint[REVOKE] == 1
+
+
+@pytest.mark.asyncio
+async def test_revoking_an_unknown_user_is_not_an_error(
+    sendbird: Sendbird, service: SessionTokenService
+) -> None:
+    await service.revoke("never-seen")
+    assert sendbird.count("DELETE", "/never-seen/token") == 1
+
+
+@pytest.mark.asyncio
+async def test_revoke_failure_propagates_but_the_cache_is_gone(
+    sendbird: Sendbird, service: SessionTokenService
+) -> None:
+    first = await service.token_for(ALICE)
+    sendbird.fake.fail_next("revoke", sendbird_error(400401, "Invalid API token"))
+    with pytest.raises(SendbirdAuthError):
+        await service.revoke("sample-1")
+    assert (await service.token_for(ALICE)).token != first.token
+    assert service.stats.revoked == 0
+
+
+# ------------------------------------------------- pure logic (in-process fake)
+
+
+class FakeIssuer:
+    """In-process implementation of SendbirdTokenIssuer with a gate on issuance."""
+
+    def __init__(self) -> None:
+        self.call_counts: Counter[str] = Counter()
+        self.gate = asyncio.Event()
+        self.gate.set()
+        self.serial = 0
+
+    async def ensure_user(self, user_id: str, nickname: str, profile_url: str = "") -> SendbirdUser:
+        self.call_counts[GET_USER] += 1
+        return SendbirdUser(user_id, nickname, profile_url)
+
+    async def update_user(
+        self, user_id: str, *, nickname: str | None = None, profile_url: str | None = None
+    ) -> SendbirdUser:
+        self.call_counts[UPDATE_USER] += 1
+        return SendbirdUser(user_id, nickname or "", profile_url or "")
+
+    async def issue_session_token(self, user_id: str, expires_at: datetime) -> SessionToken:
+        self.call_counts[ISSUE] += 1
+        await self.gate.wait()
+        self.serial += 1
+        return SessionToken(f"token-{self.serial}", expires_at)
+
+    async def revoke_session_tokens(self, user_id: str) -> None:
+        self.call_counts[REVOKE] += 1
+
+
+def test_sendbird_client_and_fake_satisfy_the_protocol() -> None:
+    issuer: SendbirdTokenIssuer = FakeIssuer()
+    for name in ("ensure_user", "update_user", "issue_session_token", "revoke_session_tokens"):
+        assert callable(getattr(SendbirdClient, name))
+        assert callable(getattr(issuer, name))
+
+
+@pytest.mark.asyncio
+async def test_revoke_during_issuance_does_not_refill_the_cache() -> None:
+    issuer = FakeIssuer()
+    service = SessionTokenService(issuer, clock=FakeClock())
+    issuer.gate.clear()
+    pending = asyncio.create_task(service.token_for(ALICE))
+    await asyncio.sleep(0)
+    await asyncio.sleep(0)
+    assert issuer.call_counts[ISSUE] == 1  # the issuance is under way
+    await service.revoke("sample-1")
+    issuer.gate.set()
+    stale = await pending
+    fresh = await service.token_for(ALICE)
+    assert fresh.token != stale.token
+
+
+@pytest.mark.parametrize(
+    ("ttl", "margin"),
+    [
+        (timedelta(0), timedelta(0)),
+        (timedelta(minutes=-1), timedelta(0)),
+        (timedelta(minutes=5), timedelta(minutes=5)),
+        (timedelta(minutes=5), timedelta(seconds=-1)),
+    ],
+)
+def test_invalid_ttl_and_margin_are_rejected(ttl: timedelta, margin: timedelta) -> None:
+    with pytest.raises(ValueError):
+        SessionTokenService(FakeIssuer(), ttl=ttl, refresh_margin=margin)
+
+
+@pytest.mark.asyncio
+async def test_a_naive_clock_is_rejected() -> None:
+    service = SessionTokenService(FakeIssuer(), clock=lambda: datetime(2026, 3, 1))
+    with pytest.raises(ValueError, match="timezone-aware"):
+        await service.token_for(ALICE)
+
+
+def test_identity_rejects_empty_ids() -> None:
+    with pytest.raises(ValueError):
+        SendbirdIdentity("", "Nick")
+
+
+def test_issued_token_repr_and_helpers() -> None:
+    token = IssuedSessionToken("sample-1", "eyJsecret.x.y", START + TTL)
+    assert "eyJsecret" not in repr(token)
+    assert "eyJsecret" not in str(token)
+    assert "sample-1" in repr(token)
+    assert token.seconds_left(START) == TTL.total_seconds()
+    assert token.seconds_left(START + TTL + timedelta(seconds=5)) == 0.0
+    assert token.expires_at_ms == 1772368200000
+
+
+@pytest.mark.asyncio
+async def test_forget_drops_the_cached_token() -> None:
+    issuer = FakeIssuer()
+    service = SessionTokenService(issuer, clock=FakeClock())
+    first = await service.token_for(ALICE)
+    service.forget("sample-1")
+    assert (await service.token_for(ALICE)).token != first.token
+    assert issuer.call_counts == {GET_USER: 2, ISSUE: 2}
