@@ -1,0 +1,77 @@
+"""Configuration of the Sendbird sandbox.
+
+One frozen dataclass holds every knob, so the same values drive the embedded server used by
+tests, the lifespan task inside the Reflex backend and the ``python -m sample_app.sandbox`` CLI.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import secrets
+from dataclasses import dataclass, field
+
+SEVEN_DAYS_SECONDS = 7 * 24 * 3600
+
+
+@dataclass(frozen=True)
+class SandboxConfig:
+    """Settings of one sandbox instance.
+
+    Attributes:
+        app_id: The Sendbird application id the sandbox pretends to be. The widget sends it in
+            the ``widget_setting`` path and in the WebSocket query; unknown ids answer 400201.
+        api_token: The secret expected in the ``Api-Token`` header of Platform API and control
+            calls. Never logged. Defaults to a random value, so an instance reachable from a
+            browser never runs with a well-known token.
+        bot_id: User id of the built-in bot. The bot user always exists and is a member of every
+            channel the widget creates.
+        bot_nickname: Display name of the bot.
+        db_path: SQLite file that keeps users, channels and messages across restarts, or
+            ``":memory:"`` for throw-away instances.
+        session_key_ttl: Lifetime of a WebSocket session key in seconds. When it runs out the
+            socket receives ``EXPR{"reason":400309}`` and the SDK refreshes the key.
+        default_token_ttl: Lifetime in seconds of a session token issued without
+            ``expires_at`` (Sendbird's default is 7 days).
+        public_url: Base URL under which browsers reach the sandbox when it differs from the
+            bound address (reverse proxy, demo site). Only used for display.
+        bot_typing_delay: Seconds between a user's message and the bot's "typing" event.
+        bot_reply_delay: Seconds between the "typing" event and the bot's reply.
+        ws_max_payload: Largest WebSocket text frame (bytes) that is processed; larger frames
+            are answered with ``EROR`` and dropped, the socket stays open.
+        login_error_close_delay: Seconds a socket stays open after a failed login before the
+            sandbox closes it (the SDK normally closes it first).
+        rate_limits: Optional per-endpoint request limits of the Platform API, as
+            ``{"GET": 10, "POST": 5, ...}`` requests per second (Sendbird's plan limits are per
+            endpoint). ``None`` disables the limiter.
+        widget_auto_open: Value of ``bot_style.auto_open`` in the widget settings.
+    """
+
+    app_id: str = "SANDBOX-APP"
+    api_token: str = field(default_factory=lambda: secrets.token_urlsafe(24))
+    bot_id: str = "sandbox_bot"
+    bot_nickname: str = "Sandbox Bot"
+    db_path: str = ":memory:"
+    session_key_ttl: float = 3600.0
+    default_token_ttl: float = float(SEVEN_DAYS_SECONDS)
+    public_url: str | None = None
+    bot_typing_delay: float = 0.05
+    bot_reply_delay: float = 0.15
+    ws_max_payload: int = 64 * 1024
+    login_error_close_delay: float = 0.5
+    rate_limits: dict[str, int] | None = field(default=None, hash=False)
+    widget_auto_open: bool = True
+
+    def __post_init__(self) -> None:
+        """Reject values that would make the sandbox misbehave in confusing ways."""
+        if not self.app_id or not self.bot_id:
+            raise ValueError("app_id and bot_id must not be empty")
+        if not self.api_token:
+            raise ValueError("api_token must not be empty")
+        if self.session_key_ttl <= 0 or self.default_token_ttl <= 0:
+            raise ValueError("session_key_ttl and default_token_ttl must be positive")
+        if self.ws_max_payload < 1024:
+            raise ValueError("ws_max_payload must be at least 1024 bytes")
+
+    def replace(self, **changes: object) -> SandboxConfig:
+        """Return a copy with some fields changed (handy for tests)."""
+        return dataclasses.replace(self, **changes)  # type: ignore[arg-type]

@@ -1,0 +1,160 @@
+"""Control surface under ``/__sandbox__/``: reset, session expiry, faults, inspection.
+
+Tests, the benchmark and the demo page drive the unhappy paths through these routes. They are
+protected by the same ``Api-Token`` as the Platform API because the sandbox may be reachable
+from browsers on a demo site; only ``/__sandbox__/health`` is open.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from starlette.responses import Response
+
+from .context import SandboxContext
+from .httputil import ApiError, ApiRequest, RouteSpec, json_response, now_ms, route
+from .platform_api import check_api_token
+
+PREFIX = "/__sandbox__"
+MAX_OUTAGE_SECONDS = 3600.0
+
+
+def routes(ctx: SandboxContext, info: dict[str, Any]) -> list[RouteSpec]:
+    """Control routes bound to one sandbox instance.
+
+    Args:
+        ctx: The sandbox instance.
+        info: Mutable dict with display data (``http_url``/``ws_url`` once known).
+    """
+
+    def guarded(handler: Any) -> Any:
+        async def wrapper(req: ApiRequest) -> Response:
+            check_api_token(ctx, req)
+            return await handler(req)
+
+        wrapper.__name__ = handler.__name__
+        return wrapper
+
+    async def health(req: ApiRequest) -> Response:
+        return json_response({"ok": True})
+
+    async def show_info(req: ApiRequest) -> Response:
+        config = ctx.config
+        return json_response(
+            {
+                "app_id": config.app_id,
+                "bot_id": config.bot_id,
+                "bot_nickname": config.bot_nickname,
+                "session_key_ttl": config.session_key_ttl,
+                "default_token_ttl": config.default_token_ttl,
+                "public_url": config.public_url,
+                "http_url": info.get("http_url"),
+                "ws_url": info.get("ws_url"),
+                "rate_limits": ctx.faults.rate_limits,
+                "users": ctx.store.count_users(),
+            }
+        )
+
+    async def reset(req: ApiRequest) -> Response:
+        await ctx.reset()
+        return json_response({"ok": True})
+
+    async def expire_token(req: ApiRequest) -> Response:
+        return json_response(await ctx.expire_tokens(req.params["user_id"]))
+
+    async def expire_session_key(req: ApiRequest) -> Response:
+        return json_response(await ctx.expire_session_keys(req.params["user_id"]))
+
+    async def revoke(req: ApiRequest) -> Response:
+        return json_response(await ctx.revoke(req.params["user_id"]))
+
+    async def disconnect(req: ApiRequest) -> Response:
+        return json_response(await ctx.disconnect(req.params["user_id"]))
+
+    async def add_fault(req: ApiRequest) -> Response:
+        body = await req.json_body(required=True)
+        fault = ctx.faults.add(body)
+        return json_response({"fault": fault.to_json()})
+
+    async def list_faults(req: ApiRequest) -> Response:
+        remaining = ctx.faults.outage_remaining()
+        return json_response(
+            {
+                "faults": [fault.to_json() for fault in ctx.faults.list()],
+                "outage_remaining": round(remaining, 3),
+            }
+        )
+
+    async def clear_faults(req: ApiRequest) -> Response:
+        cleared = ctx.faults.clear()
+        return json_response({"ok": True, "cleared": cleared})
+
+    async def outage(req: ApiRequest) -> Response:
+        body = await req.json_body(required=True)
+        seconds = body.get("seconds")
+        if seconds is None:
+            raise ApiError(400105, '"seconds" is required.')
+        if (
+            not isinstance(seconds, (int, float))
+            or isinstance(seconds, bool)
+            or not math.isfinite(seconds)
+        ):
+            raise ApiError(400101, '"seconds" should be a number.')
+        if not 0 <= seconds <= MAX_OUTAGE_SECONDS:
+            raise ApiError(400111, f'"seconds" must be between 0 and {MAX_OUTAGE_SECONDS:g}.')
+        until = ctx.faults.start_outage(float(seconds))
+        return json_response({"ok": True, "until": until})
+
+    async def set_rate_limits(req: ApiRequest) -> Response:
+        body = await req.json_body()
+        limits = body.get("rate_limits", body)
+        if not isinstance(limits, dict):
+            raise ApiError(400103, '"rate_limits" should be a JSON object.')
+        return json_response({"rate_limits": ctx.faults.set_rate_limits(limits)})
+
+    async def tokens(req: ApiRequest) -> Response:
+        user_id = req.query("user_id")
+        now = now_ms()
+        rows = ctx.store.list_tokens(user_id)
+        return json_response(
+            {
+                "tokens": [
+                    {
+                        "user_id": row["user_id"],
+                        "issued_at": row["issued_at"],
+                        "expires_at": row["expires_at"],
+                        "revoked": bool(row["revoked"]),
+                        "expired": now >= row["expires_at"],
+                        "token_sha256": row["token_sha256"],
+                    }
+                    for row in rows
+                ]
+            }
+        )
+
+    async def stats(req: ApiRequest) -> Response:
+        return json_response(ctx.stats.snapshot(ctx.hub.active_count))
+
+    p = PREFIX
+    return [
+        route("GET", f"{p}/health", "control", health),
+        route("GET", f"{p}/info", "control", guarded(show_info)),
+        route("POST", f"{p}/reset", "control", guarded(reset)),
+        route("POST", f"{p}/users/{{user_id}}/expire-token", "control", guarded(expire_token)),
+        route(
+            "POST",
+            f"{p}/users/{{user_id}}/expire-session-key",
+            "control",
+            guarded(expire_session_key),
+        ),
+        route("POST", f"{p}/users/{{user_id}}/revoke", "control", guarded(revoke)),
+        route("POST", f"{p}/users/{{user_id}}/disconnect", "control", guarded(disconnect)),
+        route("POST", f"{p}/faults", "control", guarded(add_fault)),
+        route("GET", f"{p}/faults", "control", guarded(list_faults)),
+        route("DELETE", f"{p}/faults", "control", guarded(clear_faults)),
+        route("POST", f"{p}/outage", "control", guarded(outage)),
+        route("PUT", f"{p}/rate-limits", "control", guarded(set_rate_limits)),
+        route("GET", f"{p}/tokens", "control", guarded(tokens)),
+        route("GET", f"{p}/stats", "control", guarded(stats)),
+    ]
