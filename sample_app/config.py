@@ -167,8 +167,15 @@ def _int_setting(
     return value
 
 
-def _credential(env: Mapping[str, str], name: str, pattern: re.Pattern[str], what: str,
-                problems: list[str], *, show_value: bool) -> str:
+def _credential(
+    env: Mapping[str, str],
+    name: str,
+    pattern: re.Pattern[str],
+    what: str,
+    problems: list[str],
+    *,
+    show_value: bool,
+) -> str:
     value = env.get(name, "").strip()
     if not value:
         return ""
@@ -180,7 +187,9 @@ def _credential(env: Mapping[str, str], name: str, pattern: re.Pattern[str], wha
     return value
 
 
-def load_settings(environ: Mapping[str, str] | None = None, env_file: Path | None = ENV_FILE) -> Settings:
+def load_settings(
+    environ: Mapping[str, str] | None = None, env_file: Path | None = ENV_FILE
+) -> Settings:
     """Build settings from `environ` (default: the process) over the values in `env_file`.
 
     Variables already in the environment win over `.env`, so CI and tests can override it.
@@ -193,19 +202,41 @@ def load_settings(environ: Mapping[str, str] | None = None, env_file: Path | Non
     env.update(os.environ if environ is None else environ)
     problems: list[str] = []
 
-    app_id = _credential(env, "SENDBIRD_APP_ID", _APP_ID_RE,
-                         "your Sendbird application id (Dashboard > Settings > Application)",
-                         problems, show_value=True)
-    api_token = _credential(env, "SENDBIRD_API_TOKEN", _API_TOKEN_RE,
-                            "a Sendbird master or secondary API token (letters and digits)",
-                            problems, show_value=False)
-    bot_id = _credential(env, "SENDBIRD_BOT_ID", _BOT_ID_RE,
-                         "the id of your AI chatbot (Dashboard > AI chatbot > Bots)",
-                         problems, show_value=True)
-    ttl_seconds = _int_setting(env, "SENDBIRD_TOKEN_TTL_SECONDS", DEFAULT_TOKEN_TTL_SECONDS,
-                               60, 7 * 24 * 3600, problems)
-    margin_seconds = _int_setting(env, "SENDBIRD_TOKEN_REFRESH_MARGIN_SECONDS",
-                                  DEFAULT_REFRESH_MARGIN_SECONDS, 0, 24 * 3600, problems)
+    app_id = _credential(
+        env,
+        "SENDBIRD_APP_ID",
+        _APP_ID_RE,
+        "your Sendbird application id (Dashboard > Settings > Application)",
+        problems,
+        show_value=True,
+    )
+    api_token = _credential(
+        env,
+        "SENDBIRD_API_TOKEN",
+        _API_TOKEN_RE,
+        "a Sendbird master or secondary API token (letters and digits)",
+        problems,
+        show_value=False,
+    )
+    bot_id = _credential(
+        env,
+        "SENDBIRD_BOT_ID",
+        _BOT_ID_RE,
+        "the id of your AI chatbot (Dashboard > AI chatbot > Bots)",
+        problems,
+        show_value=True,
+    )
+    ttl_seconds = _int_setting(
+        env, "SENDBIRD_TOKEN_TTL_SECONDS", DEFAULT_TOKEN_TTL_SECONDS, 60, 7 * 24 * 3600, problems
+    )
+    margin_seconds = _int_setting(
+        env,
+        "SENDBIRD_TOKEN_REFRESH_MARGIN_SECONDS",
+        DEFAULT_REFRESH_MARGIN_SECONDS,
+        0,
+        24 * 3600,
+        problems,
+    )
     if margin_seconds * 2 > ttl_seconds:
         problems.append(
             "SENDBIRD_TOKEN_REFRESH_MARGIN_SECONDS must be at most half of "
@@ -246,7 +277,9 @@ def load_settings(environ: Mapping[str, str] | None = None, env_file: Path | Non
         api_token = env.get("SANDBOX_API_TOKEN", "").strip() or secrets.token_hex(20)
         host = env.get("SANDBOX_HOST", "").strip() or "127.0.0.1"
         port = _int_setting(env, "SANDBOX_PORT", DEFAULT_SANDBOX_PORT, 1, 65535, problems)
-        db_path = Path(env.get("SANDBOX_DB_PATH", "").strip() or PROJECT_ROOT / ".sandbox" / "sandbox.db")
+        db_path = Path(
+            env.get("SANDBOX_DB_PATH", "").strip() or PROJECT_ROOT / ".sandbox" / "sandbox.db"
+        )
         public_url = env.get("SANDBOX_PUBLIC_URL", "").strip() or f"http://{host}:{port}"
         public_url = _check_url("SANDBOX_PUBLIC_URL", public_url, ("http", "https"), problems)
         sandbox = SandboxSettings(host=host, port=port, db_path=db_path, public_url=public_url)

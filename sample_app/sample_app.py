@@ -2,6 +2,12 @@
 
 import reflex as rx
 
-from sample_app.pages import chat  # noqa: F401 - registers the pages
+from sample_app.config import get_settings
+from sample_app.pages import chat, sign_in  # noqa: F401 - importing registers the pages
+from sample_app.services import backend_lifespan
+
+# Fail at start with every configuration problem listed, not at the first token request.
+get_settings()
 
 app = rx.App()
+app.register_lifespan_task(backend_lifespan)

@@ -1,0 +1,1 @@
+"""Reusable UI pieces; the widget wrapper lives in chat_ai_widget.py."""

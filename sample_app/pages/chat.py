@@ -1,26 +1,62 @@
-"""The chat page (skeleton): renders the widget with values from configuration."""
+"""The chat page: the live widget, its session panel, and how the flow works."""
 
 import reflex as rx
 
+from sample_app import routes
 from sample_app.components.chat_ai_widget import chat_ai_widget
-from sample_app.config import get_settings
+from sample_app.components.how_it_works import how_it_works
+from sample_app.components.layout import page_frame
+from sample_app.components.session_panel import session_panel
+from sample_app.state.chat_session import ChatSessionState
 
 
-@rx.page(route="/", title="Sendbird AI chatbot with a custom session handler")
-def index() -> rx.Component:
-    """The page with the widget."""
-    settings = get_settings()
-    return rx.container(
-        rx.heading("Sendbird AI chatbot", size="7"),
-        rx.text(f"Mode: {settings.mode}"),
+def widget() -> rx.Component:
+    """The widget, rendered only once the server has issued a token (manual strategy)."""
+    state = ChatSessionState
+    return rx.cond(
+        state.widget_visible & (state.session_token != ""),
         chat_ai_widget(
-            application_id=settings.app_id,
-            bot_id=settings.bot_id,
-            user_id="skeleton-user",
-            session_token="skeleton-token",
-            user_nick_name="Skeleton",
-            api_host=settings.widget_api_host,
-            ws_host=settings.widget_ws_host,
-            auto_open=False,
+            application_id=state.app_id,
+            bot_id=state.bot_id,
+            user_id=state.sendbird_user_id,
+            session_token=state.session_token,
+            user_nick_name=state.nickname,
+            api_host=state.api_host,
+            ws_host=state.ws_host,
+            auto_open=True,
+            enable_emoji_feedback=True,
+            enable_widget_expand_button=True,
+            token_reply=state.token_reply,
+            remount_key=state.remount_key,
+            on_session_token_required=state.answer_token_request,
+            on_session_refreshed=state.session_refreshed,
+            on_session_error=state.session_error,
+            on_session_closed=state.session_closed,
+            on_island_status=state.island_status,
         ),
+    )
+
+
+def account_menu() -> rx.Component:
+    """Who is signed in, and the way out."""
+    return rx.hstack(
+        rx.text("Signed in as ", rx.text.strong(ChatSessionState.display_name), size="2"),
+        rx.button("Sign out", on_click=ChatSessionState.sign_out, variant="outline", size="2"),
+        align="center",
+    )
+
+
+@rx.page(route=routes.CHAT, title="Chat · Sendbird AI chatbot", on_load=ChatSessionState.open_chat)
+def chat() -> rx.Component:
+    """The chat page (the server redirects to sign-in when nobody is signed in)."""
+    return page_frame(
+        rx.grid(
+            session_panel(),
+            how_it_works(),
+            columns=rx.breakpoints(initial="1", md="2"),
+            spacing="4",
+            width="100%",
+        ),
+        widget(),
+        right=(rx.cond(ChatSessionState.username != "", account_menu()),),
     )

@@ -1,0 +1,74 @@
+"""The page explains itself: the token flow, step by step, with where each step lives."""
+
+import reflex as rx
+
+_STEPS: list[tuple[str, str, str]] = [
+    (
+        "You sign in",
+        "The app's own accounts decide who chats; the browser keeps only an opaque, "
+        "revocable sign-in token.",
+        "sample_app/state/auth.py · sample_app/accounts/service.py",
+    ),
+    (
+        "The server ensures your Sendbird user",
+        "GET /v3/users/{id}, else POST /v3/users, with an id derived from your account "
+        "(never sent by the browser) and your display name as nickname.",
+        "sample_app/identity.py · sample_app/sendbird_api/client.py",
+    ),
+    (
+        "The server issues a session token",
+        "POST /v3/users/{id}/token with the Api-Token, which never leaves the server. "
+        "An unexpired token is reused instead of minting one per page view.",
+        "sample_app/session_tokens.py · ChatSessionState.open_chat",
+    ),
+    (
+        "Only then does the widget render",
+        "userId + sessionToken + configureSession select the widget's manual session "
+        "strategy. It runs in its own React 18 island, loaded after the page paints.",
+        "sample_app/components/chat_ai_widget.py · chat_ai_widget.jsx · widget-island/",
+    ),
+    (
+        "The widget asks for a new token",
+        "onSessionTokenRequired → a Reflex event → the server checks who you are, issues a "
+        "fresh token → resolve(token), or reject(Error) when it cannot.",
+        "ChatSessionState.answer_token_request",
+    ),
+    (
+        "Callbacks reach the app",
+        "onSessionRefreshed, onSessionError and onSessionClosed update the panel; signing "
+        "out revokes every token, clears the widget's cache and unmounts it.",
+        "ChatSessionState.session_* · sign_out",
+    ),
+]
+
+
+def _step(number: int, title: str, text: str, where: str) -> rx.Component:
+    return rx.hstack(
+        rx.badge(str(number), radius="full", size="2", variant="solid"),
+        rx.vstack(
+            rx.text(title, weight="bold", size="2"),
+            rx.text(text, size="2"),
+            rx.code(where, size="1", variant="ghost", color_scheme="gray"),
+            spacing="1",
+        ),
+        align="start",
+        spacing="3",
+    )
+
+
+def how_it_works() -> rx.Component:
+    """The flow between the browser, Reflex state and Sendbird."""
+    return rx.card(
+        rx.vstack(
+            rx.heading("How the session works", size="4"),
+            rx.text(
+                "Browser ⇄ Reflex state (server) ⇄ Sendbird Platform API. The widget talks to "
+                "Sendbird's chat servers directly with the token the server gave it.",
+                size="2",
+                color_scheme="gray",
+            ),
+            *[_step(i, *step) for i, step in enumerate(_STEPS, start=1)],
+            spacing="3",
+        ),
+        width="100%",
+    )

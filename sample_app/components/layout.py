@@ -1,0 +1,46 @@
+"""The page frame: a header saying where chat traffic goes, and the signed-in account."""
+
+import reflex as rx
+
+from sample_app.config import get_settings
+
+
+def mode_badge() -> rx.Component:
+    """Say plainly whether the app runs on the local sandbox or on real Sendbird."""
+    settings = get_settings()
+    if settings.is_sandbox:
+        return rx.tooltip(
+            rx.badge("Local Sendbird sandbox", color_scheme="amber", size="2"),
+            content=(
+                "No Sendbird credentials are configured, so the app runs on its embedded "
+                f"sandbox at {settings.widget_api_host}. Put SENDBIRD_APP_ID, "
+                "SENDBIRD_API_TOKEN and SENDBIRD_BOT_ID in .env to use real Sendbird."
+            ),
+        )
+    return rx.badge(f"Sendbird app {settings.app_id}", color_scheme="green", size="2")
+
+
+def header(*right: rx.Component) -> rx.Component:
+    """The top bar of every page."""
+    return rx.hstack(
+        rx.hstack(
+            rx.icon("bot-message-square", size=26),
+            rx.heading("AI chatbot with a custom session handler", size="5"),
+            mode_badge(),
+            align="center",
+            spacing="3",
+            wrap="wrap",
+        ),
+        rx.spacer(),
+        *right,
+        width="100%",
+        align="center",
+        padding_y="12px",
+        border_bottom=f"1px solid {rx.color('gray', 5)}",
+        margin_bottom="16px",
+    )
+
+
+def page_frame(*children: rx.Component, right: tuple[rx.Component, ...] = ()) -> rx.Component:
+    """Header plus content, centred."""
+    return rx.container(header(*right), *children, size="4", padding_x="16px")

