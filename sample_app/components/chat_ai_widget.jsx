@@ -50,9 +50,12 @@ export function ChatAiWidgetBridge(props) {
   const pending = useRef(new Map());
   const nextRequestId = useRef(1);
 
-  // Stable for the widget's lifetime: it reads the latest callbacks through `latest`.
-  const configureSession = useRef(() => ({
+  // One configureSession per mounted widget. Callbacks from a widget that has been
+  // unmounted (its SDK still reports the disconnect) are ignored, so a remount is never
+  // overwritten by the previous instance's onSessionClosed.
+  const makeConfigureSession = (isCurrent) => () => ({
     onSessionTokenRequired: (resolve, reject) => {
+      if (!isCurrent()) return reject(new Error("The chat widget was unmounted."));
       const requestId = nextRequestId.current++;
       const timer = setTimeout(() => {
         if (pending.current.delete(requestId)) {
@@ -62,10 +65,10 @@ export function ChatAiWidgetBridge(props) {
       pending.current.set(requestId, { resolve, reject, timer });
       latest.current.onSessionTokenRequired?.(requestId);
     },
-    onSessionRefreshed: () => latest.current.onSessionRefreshed?.(),
-    onSessionError: (error) => latest.current.onSessionError?.(errorDetail(error)),
-    onSessionClosed: () => latest.current.onSessionClosed?.(),
-  })).current;
+    onSessionRefreshed: () => isCurrent() && latest.current.onSessionRefreshed?.(),
+    onSessionError: (error) => isCurrent() && latest.current.onSessionError?.(errorDetail(error)),
+    onSessionClosed: () => isCurrent() && latest.current.onSessionClosed?.(),
+  });
 
   // The server's answer to a token request.
   const reply = props.tokenReply;
@@ -84,6 +87,7 @@ export function ChatAiWidgetBridge(props) {
   useEffect(() => {
     let cancelled = false;
     let handle = null;
+    const configureSession = makeConfigureSession(() => !cancelled);
     const status = (state, detail = "") => latest.current.onIslandStatus?.(state, detail);
     status("loading");
     loadIsland(islandUrl)

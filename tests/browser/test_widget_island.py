@@ -21,7 +21,9 @@ def test_page_mounts_the_real_widget_in_a_react_18_island(
     assert traffic.requested(f"^{expected}"), traffic.requests
     expect(page.locator(LAUNCHER)).to_be_visible()
     # The host page runs React 19 (Reflex); the island brought its own React 18.
-    host_react = page.evaluate("() => document.querySelector('[data-testid=chat-ai-widget-host]') !== null")
+    host_react = page.evaluate(
+        "() => document.querySelector('[data-testid=chat-ai-widget-host]') !== null"
+    )
     assert host_react
     assert traffic.page_errors == []
 

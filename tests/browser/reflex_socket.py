@@ -1,0 +1,67 @@
+"""A raw Reflex event client: what an attacker with devtools (or a script) can send.
+
+Speaks Socket.IO (Engine.IO v4) over a plain WebSocket to the backend's `/_event`
+endpoint, so tests can send any event name with any payload, with or without the
+browser's tab token, and read the state deltas the server sends back.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import uuid
+from typing import Any
+
+from websockets.asyncio.client import connect
+
+
+class ReflexSocket:
+    """One Socket.IO connection to a Reflex backend, as a given client token."""
+
+    def __init__(self, backend_url: str, token: str | None = None) -> None:
+        base = backend_url.replace("http://", "ws://").rstrip("/")
+        self.token = token or str(uuid.uuid4())
+        self.url = f"{base}/_event/?token={self.token}&EIO=4&transport=websocket"
+        self.deltas: list[dict[str, Any]] = []
+
+    async def __aenter__(self) -> ReflexSocket:
+        self._ws = await connect(self.url)
+        opening = await self._ws.recv()  # Engine.IO "open" packet
+        assert str(opening).startswith("0"), opening
+        await self._ws.send("40")  # Socket.IO connect to "/"
+        while not str(await self._ws.recv()).startswith("40"):
+            pass
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self._ws.close()
+
+    async def send_event(self, name: str, payload: dict[str, Any] | None = None) -> None:
+        """Emit an event exactly as the frontend does (`42["event", {...}]`)."""
+        event = {
+            "name": name,
+            "payload": payload or {},
+            "router_data": {"pathname": "/", "query": {}, "asPath": "/"},
+        }
+        await self._ws.send("42" + json.dumps(["event", event]))
+
+    async def collect(self, seconds: float = 2.0) -> list[dict[str, Any]]:
+        """Read state updates for a while (answering pings), and return them."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + seconds
+        while (remaining := deadline - loop.time()) > 0:
+            try:
+                message = str(await asyncio.wait_for(self._ws.recv(), remaining))
+            except TimeoutError:
+                break
+            if message == "2":  # Engine.IO ping
+                await self._ws.send("3")
+            elif message.startswith("42"):
+                name, *args = json.loads(message[2:])
+                if name == "event" and args:
+                    self.deltas.append(args[0])
+        return self.deltas
+
+    def delta_text(self) -> str:
+        """All deltas received, as one JSON string to search."""
+        return json.dumps(self.deltas)

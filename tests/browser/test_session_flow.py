@@ -1,0 +1,107 @@
+"""The session-token lifecycle with the real widget against the sandbox.
+
+Each test signs up a new account (fresh browser storage), chats with the bot, then makes
+the sandbox do what Sendbird does over a session's life and checks what the user sees.
+"""
+
+from __future__ import annotations
+
+from playwright.sync_api import Page, expect
+
+from tests.browser.conftest import SandboxHandle, Traffic
+from tests.browser.helpers import (
+    expect_bot_reply,
+    expect_timeline,
+    register,
+    send_message,
+    sendbird_user_id,
+    unique_username,
+    wait_for_chat,
+)
+
+
+def start_chat(page: Page, stem: str) -> str:
+    """Register, open the chat, and return the Sendbird user id the server derived."""
+    register(page, unique_username(stem), f"{stem.title()} Tester")
+    wait_for_chat(page)
+    return sendbird_user_id(page)
+
+
+def test_user_chats_with_the_bot(page: Page, sandbox: SandboxHandle) -> None:
+    user_id = start_chat(page, "chat")
+
+    send_message(page, "what does the bot say")
+    expect_bot_reply(page, "what does the bot say")
+
+    # The server issued exactly one token for the first page view; the widget used it.
+    assert len(sandbox.tokens(user_id)) == 1
+    expect(page.get_by_test_id("session-status")).to_have_text("Connected")
+
+
+def test_expired_token_is_refreshed_through_the_server(page: Page, sandbox: SandboxHandle) -> None:
+    user_id = start_chat(page, "refresh")
+    send_message(page, "first message")
+    expect_bot_reply(page, "first message")
+
+    sandbox.act(user_id, "expire-token")
+
+    # onSessionTokenRequired -> server event -> resolve(new token) -> onSessionRefreshed.
+    expect_timeline(page, "onSessionRefreshed")
+    expect(page.get_by_test_id("last-refresh")).not_to_have_text("—")
+    tokens = sandbox.tokens(user_id)
+    assert len(tokens) == 2, "the refresh must mint a new token on the server"
+    assert tokens[0]["expired"] and not tokens[1]["expired"]
+
+    send_message(page, "second message")
+    expect_bot_reply(page, "second message")
+
+
+def test_failed_refresh_is_shown_and_the_next_attempt_recovers(
+    page: Page, sandbox: SandboxHandle
+) -> None:
+    user_id = start_chat(page, "failing")
+
+    # Every attempt of the next refresh fails (the client retries 5xx twice).
+    sandbox.fault(method="POST", path="/v3/users/*/token", count=3, status=500, code=500901)
+    sandbox.act(user_id, "expire-token")
+
+    expect_timeline(page, "onSessionError")
+    expect(page.get_by_test_id("last-error")).to_contain_text("Failed to get the session token")
+    expect(page.get_by_test_id("session-status")).to_have_text("Session error")
+
+    # The next attempt (the fault is used up) succeeds: reconnect with a fresh token.
+    page.get_by_role("button", name="Reconnect").click()
+    expect_timeline(page, "reconnect")
+    expect(page.get_by_test_id("session-status")).to_have_text("Connected", timeout=30_000)
+    send_message(page, "message after the error")
+    expect_bot_reply(page, "message after the error")
+
+
+def test_expired_session_key_is_refreshed_without_a_new_token(
+    page: Page, sandbox: SandboxHandle
+) -> None:
+    user_id = start_chat(page, "sessionkey")
+    sandbox.act(user_id, "expire-session-key")
+
+    # The SDK re-logs in with its still-valid token: refreshed, and no token minted.
+    expect_timeline(page, "onSessionRefreshed")
+    assert len(sandbox.tokens(user_id)) == 1
+    send_message(page, "third message")
+    expect_bot_reply(page, "third message")
+
+
+def test_revoked_session_closes_and_reconnect_starts_a_new_one(
+    page: Page, sandbox: SandboxHandle, traffic: Traffic
+) -> None:
+    user_id = start_chat(page, "revoked")
+
+    sandbox.act(user_id, "revoke")
+
+    expect_timeline(page, "onSessionClosed")
+    expect(page.get_by_test_id("session-status")).to_have_text("Session closed")
+
+    page.get_by_role("button", name="Reconnect").click()
+    expect(page.get_by_test_id("session-status")).to_have_text("Connected", timeout=30_000)
+    send_message(page, "message after closing")
+    expect_bot_reply(page, "message after closing")
+    assert len(sandbox.tokens(user_id)) == 2
