@@ -150,6 +150,14 @@ def app(sandbox: SandboxHandle, tmp_path_factory: pytest.TempPathFactory) -> Ite
 
 
 @pytest.fixture(scope="session")
+def backend_url(app: object) -> str:
+    """The running backend's base URL (what the frontend's socket connects to)."""
+    from reflex_base.config import get_config
+
+    return get_config().api_url
+
+
+@pytest.fixture(scope="session")
 def browser() -> Iterator[Browser]:
     """Debian's Chromium, headless."""
     if not Path(CHROMIUM).exists():

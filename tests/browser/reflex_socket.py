@@ -10,9 +10,14 @@ from __future__ import annotations
 import asyncio
 import json
 import uuid
-from typing import Any
+from collections.abc import Coroutine
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, TypeVar
 
 from websockets.asyncio.client import connect
+
+T = TypeVar("T")
+NAMESPACE = "/_event"
 
 
 class ReflexSocket:
@@ -28,8 +33,8 @@ class ReflexSocket:
         self._ws = await connect(self.url)
         opening = await self._ws.recv()  # Engine.IO "open" packet
         assert str(opening).startswith("0"), opening
-        await self._ws.send("40")  # Socket.IO connect to "/"
-        while not str(await self._ws.recv()).startswith("40"):
+        await self._ws.send(f"40{NAMESPACE},")  # Socket.IO connect to Reflex's namespace
+        while not str(await self._ws.recv()).startswith(f"40{NAMESPACE},"):
             pass
         return self
 
@@ -43,7 +48,7 @@ class ReflexSocket:
             "payload": payload or {},
             "router_data": {"pathname": "/", "query": {}, "asPath": "/"},
         }
-        await self._ws.send("42" + json.dumps(["event", event]))
+        await self._ws.send(f"42{NAMESPACE}," + json.dumps(["event", event]))
 
     async def collect(self, seconds: float = 2.0) -> list[dict[str, Any]]:
         """Read state updates for a while (answering pings), and return them."""
@@ -56,8 +61,8 @@ class ReflexSocket:
                 break
             if message == "2":  # Engine.IO ping
                 await self._ws.send("3")
-            elif message.startswith("42"):
-                name, *args = json.loads(message[2:])
+            elif message.startswith(f"42{NAMESPACE},"):
+                name, *args = json.loads(message[len(NAMESPACE) + 3 :])
                 if name == "event" and args:
                     self.deltas.append(args[0])
         return self.deltas
@@ -65,3 +70,13 @@ class ReflexSocket:
     def delta_text(self) -> str:
         """All deltas received, as one JSON string to search."""
         return json.dumps(self.deltas)
+
+
+def run_outside_playwright(coroutine: Coroutine[Any, Any, T]) -> T:
+    """Run a coroutine to completion in its own thread.
+
+    Playwright's sync API keeps an event loop on the main thread, so `asyncio.run` cannot
+    be called there.
+    """
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(asyncio.run, coroutine).result()
