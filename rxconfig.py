@@ -10,6 +10,8 @@ config = rx.Config(
     db_url=os.environ.get("REFLEX_DB_URL", "sqlite:///reflex.db"),
     telemetry_enabled=False,
     show_built_with_reflex=False,
+    # No sitemap: every page but sign-in needs an account.
+    disable_plugins=["reflex_base.plugins.sitemap.SitemapPlugin"],
     plugins=[
         rx.plugins.RadixThemesPlugin(theme=rx.theme(accent_color="violet", radius="medium")),
     ],

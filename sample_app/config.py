@@ -88,7 +88,9 @@ class Secret:
     __str__ = __repr__
 
     def __eq__(self, other: object) -> bool:
-        return isinstance(other, Secret) and secrets.compare_digest(self._value, other._value)
+        return isinstance(other, Secret) and secrets.compare_digest(
+            self._value.encode(), other._value.encode()
+        )
 
     def __hash__(self) -> int:
         return hash(("Secret", len(self._value)))
@@ -106,8 +108,10 @@ class SandboxSettings:
 
     @property
     def public_ws_url(self) -> str:
-        """The WebSocket base URL browsers use."""
-        return "ws" + self.public_url.removeprefix("http")
+        """The WebSocket base URL browsers use (http -> ws, https -> wss)."""
+        parts = urlsplit(self.public_url)
+        scheme = "wss" if parts.scheme.lower() == "https" else "ws"
+        return parts._replace(scheme=scheme).geturl()
 
 
 @dataclass(frozen=True)

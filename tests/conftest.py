@@ -1,21 +1,32 @@
-"""Suite-wide settings: browser tests run last, after every fast tier has passed."""
+"""Suite-wide settings: tiers are marked by folder, and browser tests run last."""
+
+from pathlib import Path
 
 import pytest
 
+BROWSER_TESTS = Path(__file__).parent / "browser"
+
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Order the tiers: plain tests, then sandbox tests, then browser tests.
+    """Mark everything under tests/browser as `browser`, then order the tiers.
 
-    Browser tests start the whole app (a production build, then two servers), so running
-    them last gives fast feedback first and keeps Playwright's event loop apart from the
-    asyncio tests that ran before it.
+    Plain tests run first, then sandbox tests, then browser tests: browser tests start the
+    whole app (a production build, then two servers), so the fast tiers give feedback
+    first and Playwright's event loop stays apart from the asyncio tests that ran before.
+    Among browser tests the one that runs `reflex run` (the dev server) goes first, since
+    it and the production-build tests both compile the app into .web/.
     """
+    for item in items:
+        if BROWSER_TESTS in item.path.parents:
+            item.add_marker(pytest.mark.browser)
 
-    def tier(item: pytest.Item) -> int:
+    def order(item: pytest.Item) -> tuple[int, bool]:
         if item.get_closest_marker("browser"):
-            return 2
-        if item.get_closest_marker("sandbox"):
-            return 1
-        return 0
+            tier = 2
+        elif item.get_closest_marker("sandbox"):
+            tier = 1
+        else:
+            tier = 0
+        return tier, "reflex_run" not in item.nodeid
 
-    items.sort(key=tier)
+    items.sort(key=order)

@@ -20,7 +20,10 @@ const TOKEN_REPLY_TIMEOUT_MS = 30000;
 const islandModules = new Map();
 function loadIsland(url) {
   if (!islandModules.has(url)) {
-    const promise = import(/* @vite-ignore */ url);
+    // An absolute URL: Vite's dev server rewrites root-relative import()s of files in
+    // public/ (and then refuses them); the island is a finished bundle to load as-is.
+    const absoluteUrl = new URL(url, window.location.href).href;
+    const promise = import(/* @vite-ignore */ absoluteUrl);
     promise.catch(() => islandModules.delete(url)); // let a later mount retry
     islandModules.set(url, promise);
   }

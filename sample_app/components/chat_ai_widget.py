@@ -22,6 +22,7 @@ Example:
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any, Literal, TypedDict
 
@@ -87,6 +88,12 @@ def clear_widget_cache_script(app_id: str, bot_id: str) -> str:
         f"import({json.dumps(island_url())})"
         f".then((island) => island.clearSessionCache({json.dumps(app_id)}, {json.dumps(bot_id)}))"
     )
+
+
+def _looks_secret(prop_name: str) -> bool:
+    """Whether a prop name looks like a server secret, in any spelling (apiToken, API_TOKEN)."""
+    letters = re.sub(r"[^a-z]", "", prop_name.lower())
+    return "apitoken" in letters or "secret" in letters or "password" in letters
 
 
 class ChatAiWidget(rx.NoSSRComponent):
@@ -158,7 +165,7 @@ class ChatAiWidget(rx.NoSSRComponent):
             IslandNotBuiltError: when the island bundle has not been built.
             ValueError: when a prop that must stay on the server (an API token) is passed.
         """
-        forbidden = {name for name in props if "api_token" in name or name == "secret"}
+        forbidden = {name for name in props if _looks_secret(name)}
         if forbidden:
             raise ValueError(
                 f"{sorted(forbidden)}: the Sendbird API token must never reach the browser; "

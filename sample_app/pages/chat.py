@@ -56,6 +56,8 @@ def chat() -> rx.Component:
             columns=rx.breakpoints(initial="1", md="2"),
             spacing="4",
             width="100%",
+            # Leave room for the open chat window (fixed at the bottom right) on wide screens.
+            padding_right=rx.breakpoints(initial="0", lg="420px"),
         ),
         widget(),
         right=(rx.cond(ChatSessionState.username != "", account_menu()),),

@@ -52,12 +52,6 @@ BOT_ID = "test-bot"
 ARTIFACTS = PROJECT_ROOT / "test-results"
 
 
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Everything in this folder is a browser test."""
-    for item in items:
-        item.add_marker(pytest.mark.browser)
-
-
 @dataclass
 class SandboxHandle:
     """The running sandbox plus a client for its control surface."""

@@ -23,6 +23,7 @@ def unique_username(stem: str = "user") -> str:
 def register(page: Page, username: str, display_name: str, password: str = PASSWORD) -> None:
     """Create an account through the form; ends on the chat page."""
     page.goto("/register")
+    expect(page.get_by_role("heading", name="Create an account")).to_be_visible()
     page.get_by_label("Username").fill(username)
     page.get_by_label("Display name").fill(display_name)
     page.get_by_label("Password", exact=True).fill(password)
@@ -34,6 +35,7 @@ def register(page: Page, username: str, display_name: str, password: str = PASSW
 def sign_in(page: Page, username: str, password: str = PASSWORD) -> None:
     """Sign in through the form; ends on the chat page."""
     page.goto("/sign-in")
+    expect(page.get_by_role("heading", name="Sign in")).to_be_visible()
     page.get_by_label("Username").fill(username)
     page.get_by_label("Password").fill(password)
     page.get_by_role("button", name="Sign in").click()
