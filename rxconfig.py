@@ -11,7 +11,7 @@ config = rx.Config(
     telemetry_enabled=False,
     show_built_with_reflex=False,
     # No sitemap: every page but sign-in needs an account.
-    disable_plugins=["reflex_base.plugins.sitemap.SitemapPlugin"],
+    disable_plugins=[rx.plugins.SitemapPlugin],
     plugins=[
         rx.plugins.RadixThemesPlugin(theme=rx.theme(accent_color="violet", radius="medium")),
     ],

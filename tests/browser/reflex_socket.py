@@ -28,6 +28,10 @@ class ReflexSocket:
         self.token = token or str(uuid.uuid4())
         self.url = f"{base}/_event/?token={self.token}&EIO=4&transport=websocket"
         self.deltas: list[dict[str, Any]] = []
+        # Set when the server refused the token as a duplicate of a connected tab and
+        # handed out a fresh one (a fresh, empty state): callers that mean to act as an
+        # existing tab must disconnect that tab first.
+        self.reassigned_token: str | None = None
 
     async def __aenter__(self) -> ReflexSocket:
         self._ws = await connect(self.url)
@@ -50,21 +54,32 @@ class ReflexSocket:
         }
         await self._ws.send(f"42{NAMESPACE}," + json.dumps(["event", event]))
 
-    async def collect(self, seconds: float = 2.0) -> list[dict[str, Any]]:
-        """Read state updates for a while (answering pings), and return them."""
+    async def next_delta(self, timeout: float) -> dict[str, Any] | None:
+        """Wait for the next state update (answering pings); None when `timeout` passes."""
         loop = asyncio.get_running_loop()
-        deadline = loop.time() + seconds
+        deadline = loop.time() + timeout
         while (remaining := deadline - loop.time()) > 0:
             try:
                 message = str(await asyncio.wait_for(self._ws.recv(), remaining))
             except TimeoutError:
-                break
+                return None
             if message == "2":  # Engine.IO ping
                 await self._ws.send("3")
             elif message.startswith(f"42{NAMESPACE},"):
                 name, *args = json.loads(message[len(NAMESPACE) + 3 :])
-                if name == "event" and args:
+                if name == "new_token" and args:
+                    self.reassigned_token = str(args[0])
+                elif name == "event" and args:
                     self.deltas.append(args[0])
+                    return args[0]
+        return None
+
+    async def collect(self, seconds: float = 2.0) -> list[dict[str, Any]]:
+        """Read state updates for a while, and return all received so far."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + seconds
+        while (remaining := deadline - loop.time()) > 0:
+            await self.next_delta(remaining)
         return self.deltas
 
     def delta_text(self) -> str:

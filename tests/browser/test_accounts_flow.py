@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 from playwright.sync_api import Browser, Locator, Page, expect
 from reflex.state import UpdateVarsInternalState
@@ -157,23 +158,33 @@ def test_changed_client_state_cannot_obtain_another_users_token(
     attacker_id = sendbird_user_id(page)
     tab_token = page.evaluate("() => sessionStorage.getItem('token')")
     assert tab_token
+    # Reflex gives one connection per tab: let the page go so the forged client takes over
+    # this very tab's server state (signed in as the attacker).
+    page.goto("about:blank")
+    page.wait_for_timeout(500)
+    attacker_tokens = len(sandbox.tokens(attacker_id))
 
-    async def forge() -> str:
+    async def forge() -> tuple[str, str | None]:
         async with ReflexSocket(backend_url, token=tab_token) as socket:
             chat_state = ChatSessionState.get_full_name()
             # Try to point this tab's chat at the victim's Sendbird user...
             await socket.send_event(
                 UPDATE_VARS_EVENT, {"vars": {f"{chat_state}.sendbird_user_id": victim_id}}
             )
-            # ...and to pass the victim's id along with the token request.
+            # ...and to pass the victim's id along with a token request.
             await socket.send_event(TOKEN_EVENT, {"request_id": 99, "user_id": victim_id})
+            # A plain request, as the widget sends it.
             await socket.send_event(TOKEN_EVENT, {"request_id": 100})
             await socket.collect(3)
-            return socket.delta_text()
+            return socket.delta_text(), socket.reassigned_token
 
-    deltas = run_outside_playwright(forge())
+    deltas, reassigned = run_outside_playwright(forge())
+    assert reassigned is None, "the forged client must act on the attacker's own tab"
     assert len(sandbox.tokens(victim_id)) == victim_tokens, "nothing issued for the victim"
-    # Whatever the tab got, it was for the attacker's own Sendbird user.
     assert victim_id not in deltas
-    for token in sandbox.tokens(attacker_id):
-        assert token["user_id"] == attacker_id
+    # Control: the plain request was answered with a token, minted for the attacker's own
+    # Sendbird user; the forged id changed nothing.
+    compact = deltas.replace(" ", "")
+    assert re.search(r'"request_id":100,"token":"[^"]+"', compact), compact[-2000:]
+    assert len(sandbox.tokens(attacker_id)) > attacker_tokens
+    assert {token["user_id"] for token in sandbox.tokens(attacker_id)} == {attacker_id}
