@@ -20,6 +20,7 @@ from sample_app import routes
 from sample_app.accounts import (
     AccountView,
     RegistrationError,
+    SignedIn,
     SignInError,
     TooManyAttemptsError,
 )
@@ -58,6 +59,12 @@ class AuthState(rx.State):
         self.username = account.username
         self.display_name = account.display_name
         return account
+
+    def _accept_sign_in(self, signed_in: SignedIn) -> None:
+        """Keep the new sign-in session token in the browser and show who signed in."""
+        self.auth_token = signed_in.session_token
+        self.username = signed_in.account.username
+        self.display_name = signed_in.account.display_name
 
     def _forget_account(self) -> None:
         self.username = ""
@@ -100,9 +107,7 @@ class AuthState(rx.State):
         except SignInError as error:
             self.form_error = str(error)
         else:
-            self.auth_token = signed_in.session_token
-            self.username = signed_in.account.username
-            self.display_name = signed_in.account.display_name
+            self._accept_sign_in(signed_in)
             logger.info("account %s signed in", signed_in.account.id)
             yield rx.redirect(routes.CHAT)
         finally:
@@ -136,9 +141,7 @@ class AuthState(rx.State):
         except (SignInError, TooManyAttemptsError) as error:
             self.form_error = f"Your account was created, but signing in failed: {error}"
         else:
-            self.auth_token = signed_in.session_token
-            self.username = signed_in.account.username
-            self.display_name = signed_in.account.display_name
+            self._accept_sign_in(signed_in)
             logger.info("account %s registered", signed_in.account.id)
             yield rx.redirect(routes.CHAT)
         finally:
