@@ -25,7 +25,7 @@ from urllib.parse import quote
 
 import httpx
 
-from sample_app.accounts import AccountService, create_engine_for, upgrade_database
+from sample_app.accounts import AccountService, RateLimit, create_engine_for, upgrade_database
 from sample_app.config import Settings, describe, get_settings
 from sample_app.sandbox import SandboxConfig, SandboxServer
 from sample_app.sendbird_api import SendbirdClient
@@ -35,6 +35,10 @@ logger = logging.getLogger(__name__)
 
 # Accounts sign-in sessions last this long (a demo site; production apps pick their own).
 ACCOUNT_SESSION_TTL = timedelta(hours=12)
+# Five wrong passwords lock a username for 15 minutes. One client (IP) gets more, because
+# people behind one proxy or NAT share it: a low per-IP limit would let one guesser lock
+# everyone else out.
+SIGN_IN_RATE_LIMIT = RateLimit(max_failures=5, window=timedelta(minutes=15), max_client_failures=30)
 
 
 class SandboxControl:
@@ -106,7 +110,9 @@ def build_services(settings: Settings, db_url: str) -> Services:
     tokens = SessionTokenService(
         sendbird, ttl=settings.token_ttl, refresh_margin=settings.refresh_margin
     )
-    accounts = AccountService(create_engine_for(db_url), session_ttl=ACCOUNT_SESSION_TTL)
+    accounts = AccountService(
+        create_engine_for(db_url), session_ttl=ACCOUNT_SESSION_TTL, rate_limit=SIGN_IN_RATE_LIMIT
+    )
     control = (
         SandboxControl(settings.api_host, settings.api_token.reveal())
         if settings.is_sandbox

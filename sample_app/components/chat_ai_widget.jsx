@@ -2,7 +2,7 @@
  * Bridge between Reflex (React 19) and the ChatAiWidget island (React 18).
  *
  * Reflex renders <ChatAiWidgetBridge>, a plain <div>. After mount, the bridge import()s the
- * island bundle (so the 1.3 MB widget never delays the page's first paint) and renders the
+ * island bundle (so the 1.3 MB widget stays off the page's critical path) and renders the
  * widget into that div with the island's own React 18 root.
  *
  * Session handling: the widget calls configureSession(sdk) once and keeps the returned

@@ -24,7 +24,7 @@ _STEPS: list[tuple[str, str, str]] = [
     (
         "Only then does the widget render",
         "userId + sessionToken + configureSession select the widget's manual session "
-        "strategy. It runs in its own React 18 island, loaded after the page paints.",
+        "strategy. It runs in its own React 18 island, loaded once the page is up.",
         "sample_app/components/chat_ai_widget.py · chat_ai_widget.jsx · widget-island/",
     ),
     (

@@ -198,8 +198,8 @@ class ChatSessionState(AuthState):
     @rx.event
     def session_closed(self) -> None:
         """onSessionClosed: the session is over (revoked); offer to reconnect."""
-        if self.status == "Session closed":
-            return  # the SDK reports a revocation twice
+        if not self.widget_visible or self.status == "Session closed":
+            return  # no widget is meant to be live, or the SDK reported a revocation twice
         self._set_status("Session closed", "gray")
         self._log("onSessionClosed", "reconnect to start a new session")
 
@@ -239,8 +239,13 @@ class ChatSessionState(AuthState):
         self.remount_key += 1
         self._log("reconnect", "widget remounted with a new token")
 
-    async def _end_sendbird_session(self, user_id: str) -> AsyncIterator[rx.event.EventSpec]:
-        """Revoke every token of the user, forget the widget's cache and unmount it."""
+    async def _end_sendbird_session(self, user_id: str) -> AsyncIterator[rx.event.EventSpec | None]:
+        """Unmount the widget, revoke every token of the user, and forget the widget's cache.
+
+        The widget goes first: revoked while mounted, it would report a closed session.
+        """
+        self._clear_session()
+        yield None  # push the unmount to the browser now
         try:
             await get_services().tokens.revoke(user_id)
         except SendbirdError as error:
@@ -250,7 +255,6 @@ class ChatSessionState(AuthState):
             self._log("tokens revoked", "DELETE /v3/users/{id}/token")
         if self.app_id and self.bot_id:
             yield rx.call_script(clear_widget_cache_script(self.app_id, self.bot_id))
-        self._clear_session()
 
     @rx.event
     async def end_session(self) -> AsyncIterator[rx.event.EventSpec | None]:

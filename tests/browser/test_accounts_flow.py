@@ -17,6 +17,7 @@ from tests.browser.helpers import (
     register,
     send_message,
     sendbird_user_id,
+    sign_in,
     sign_out,
     unique_username,
     wait_for_chat,
@@ -64,6 +65,43 @@ def test_sign_out_ends_the_session_and_the_next_account_sees_its_own_conversatio
     send_message(page, "the second person says this")
     expect_bot_reply(page, "the second person says this")
     expect(page.get_by_text("a note only the first person wrote")).to_have_count(0)
+
+
+def test_register_form_shows_every_problem_and_creates_nothing(
+    page: Page, sandbox: SandboxHandle
+) -> None:
+    taken = unique_username("taken")
+    register(page, taken, "Taken Name")
+    sign_out(page)
+
+    page.goto("/register")
+    expect(page.get_by_role("heading", name="Create an account")).to_be_visible()
+    page.get_by_label("Username").fill(taken.upper())  # usernames are case-insensitive
+    page.get_by_label("Display name").fill("x" * 81)
+    page.get_by_label("Password", exact=True).fill("password")
+    page.get_by_label("Confirm password").fill("password")
+    page.get_by_role("button", name="Create account").click()
+
+    expect(page.locator("#username-error")).to_have_text("That username is taken.")
+    expect(page.locator("#display_name-error")).to_contain_text("80")
+    expect(page.locator("#password-error")).not_to_have_text("")
+    expect(page.get_by_role("alert").filter(has_text="Please correct")).to_be_visible()
+
+    # Mismatched confirmation is caught before anything reaches the server.
+    page.get_by_label("Username").fill(unique_username("fresh"))
+    page.get_by_label("Display name").fill("Fresh Name")
+    page.get_by_label("Password", exact=True).fill("correct-horse-battery-9")
+    page.get_by_label("Confirm password").fill("correct-horse-battery-8")
+    page.get_by_role("button", name="Create account").click()
+    expect(page.locator("#confirm_password-error")).to_have_text("The passwords do not match.")
+
+    # Nothing was created: the taken account's password still works, nothing else signs in.
+    page.goto("/sign-in")
+    page.get_by_label("Username").fill(taken)
+    page.get_by_label("Password").fill("password")
+    page.get_by_role("button", name="Sign in").click()
+    expect(page.get_by_role("alert").filter(has_text="Wrong username or password")).to_be_visible()
+    sign_in(page, taken)
 
 
 def test_chat_page_needs_a_signed_in_account(page: Page, sandbox: SandboxHandle) -> None:

@@ -27,7 +27,7 @@ def start_chat(page: Page, stem: str) -> str:
     return sendbird_user_id(page)
 
 
-def test_user_chats_with_the_bot(page: Page, sandbox: SandboxHandle) -> None:
+def test_user_chats_with_the_bot(page: Page, sandbox: SandboxHandle, traffic: Traffic) -> None:
     user_id = start_chat(page, "chat")
 
     send_message(page, "what does the bot say")
@@ -36,6 +36,10 @@ def test_user_chats_with_the_bot(page: Page, sandbox: SandboxHandle) -> None:
     # The server issued exactly one token for the first page view; the widget used it.
     assert len(sandbox.tokens(user_id)) == 1
     expect(page.get_by_test_id("session-status")).to_have_text("Connected")
+    # The widget got the server's nickname, so it never overwrote it (PUT /v3/users/{id}).
+    assert not traffic.requested(r"^PUT \S+/v3/users/"), traffic.requested("/v3/users")
+    # The bot's suggested replies are offered as chips.
+    expect(page.get_by_text("How are session tokens issued?")).to_be_visible()
 
 
 def test_expired_token_is_refreshed_through_the_server(page: Page, sandbox: SandboxHandle) -> None:
@@ -104,4 +108,40 @@ def test_revoked_session_closes_and_reconnect_starts_a_new_one(
     expect(page.get_by_test_id("session-status")).to_have_text("Connected", timeout=30_000)
     send_message(page, "message after closing")
     expect_bot_reply(page, "message after closing")
+    assert len(sandbox.tokens(user_id)) == 2
+
+
+def test_dropped_connection_reconnects_with_the_session_key(
+    page: Page, sandbox: SandboxHandle
+) -> None:
+    user_id = start_chat(page, "dropped")
+    send_message(page, "first message")
+    expect_bot_reply(page, "first message")
+
+    # The sandbox drops the WebSocket but keeps the session key valid.
+    sandbox.act(user_id, "disconnect")
+
+    # The SDK reconnects with its session key: no callback, no new token.
+    send_message(page, "message after the drop")
+    expect_bot_reply(page, "message after the drop", timeout=30_000)
+    assert len(sandbox.tokens(user_id)) == 1
+    expect(page.get_by_test_id("session-timeline")).not_to_contain_text("onSession")
+
+
+def test_end_session_revokes_and_unmounts_and_reconnect_starts_again(
+    page: Page, sandbox: SandboxHandle
+) -> None:
+    user_id = start_chat(page, "ending")
+
+    page.get_by_role("button", name="End session").click()
+
+    expect(page.get_by_test_id("session-status")).to_have_text("Session ended")
+    expect(page.get_by_test_id("chat-ai-widget-host")).to_have_count(0)
+    expect_timeline(page, "tokens revoked")
+    assert all(token["revoked"] for token in sandbox.tokens(user_id))
+    # Still signed in: reconnect mounts the widget again with a new token.
+    page.get_by_role("button", name="Reconnect").click()
+    expect(page.get_by_test_id("session-status")).to_have_text("Connected", timeout=30_000)
+    send_message(page, "message after ending")
+    expect_bot_reply(page, "message after ending")
     assert len(sandbox.tokens(user_id)) == 2
