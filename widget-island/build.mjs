@@ -5,6 +5,7 @@ import { build } from "esbuild";
 import { createHash } from "node:crypto";
 import { mkdir, readFile, writeFile } from "node:fs/promises";
 import { dirname, join } from "node:path";
+import { gzipSync } from "node:zlib";
 import { fileURLToPath } from "node:url";
 
 const here = dirname(fileURLToPath(import.meta.url));
@@ -45,11 +46,13 @@ const result = await build({
 
 await mkdir(outDir, { recursive: true });
 const bundle = await readFile(outFile);
+const gzipBytes = gzipSync(bundle, { level: 9 }).length;
 const manifest = {
   file: "chat-ai-widget-island.js",
   bytes: bundle.length,
+  gzip_bytes: gzipBytes,
   sha256: createHash("sha256").update(bundle).digest("hex"),
   inputs: Object.keys(result.metafile.inputs).length,
 };
 await writeFile(join(outDir, "manifest.json"), JSON.stringify(manifest, null, 2) + "\n");
-console.log(`island: ${outFile} (${(bundle.length / 1024).toFixed(0)} KiB)`);
+console.log(`island: ${outFile}: ${bundle.length} bytes, ${gzipBytes} bytes gzip`);

@@ -44,3 +44,20 @@ def header(*right: rx.Component) -> rx.Component:
 def page_frame(*children: rx.Component, right: tuple[rx.Component, ...] = ()) -> rx.Component:
     """Header plus content, centred."""
     return rx.container(header(*right), *children, size="4", padding_x="16px")
+
+
+def sandbox_notice() -> rx.Component:
+    """On the sandbox, say so where the chat is, with how to switch to real Sendbird."""
+    settings = get_settings()
+    if not settings.is_sandbox:
+        return rx.fragment()
+    return rx.callout(
+        "This chat runs on the local Sendbird sandbox, an emulator started with the app: no "
+        "Sendbird account is needed, and the bot is the sandbox's own. Put SENDBIRD_APP_ID, "
+        "SENDBIRD_API_TOKEN and SENDBIRD_BOT_ID in .env to use real Sendbird.",
+        icon="info",
+        color_scheme="amber",
+        size="1",
+        margin_bottom="12px",
+        data_testid="sandbox-notice",
+    )

@@ -5,7 +5,7 @@ import reflex as rx
 from sample_app import routes
 from sample_app.components.chat_ai_widget import chat_ai_widget
 from sample_app.components.how_it_works import how_it_works
-from sample_app.components.layout import page_frame
+from sample_app.components.layout import page_frame, sandbox_notice
 from sample_app.components.session_panel import session_panel
 from sample_app.state.chat_session import ChatSessionState
 
@@ -50,6 +50,7 @@ def account_menu() -> rx.Component:
 def chat() -> rx.Component:
     """The chat page (the server redirects to sign-in when nobody is signed in)."""
     return page_frame(
+        sandbox_notice(),
         rx.grid(
             session_panel(),
             how_it_works(),

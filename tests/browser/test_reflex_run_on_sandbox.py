@@ -115,6 +115,7 @@ def test_new_visitor_chats_with_the_sandbox_bot(browser: Browser, dev_app_url: s
         page.get_by_role("button", name="Create account").click()
 
         wait_for_chat(page)
+        expect(page.get_by_test_id("sandbox-notice")).to_contain_text("local Sendbird sandbox")
         send_message(page, "help")
         expect(page.get_by_text("I'm the Sandbox Bot")).to_be_visible(timeout=30_000)
         assert errors == []
