@@ -308,7 +308,15 @@ class SessionTokenService:
             if cached is not None and self._is_fresh(cached, now):
                 self._reused += 1
                 return cached
-        session = await self._client.issue_session_token(user_id, now + self._ttl)
+        try:
+            session = await self._client.issue_session_token(user_id, now + self._ttl)
+        except SendbirdNotFoundError:
+            # The user was deleted at Sendbird after this process ensured it (from the
+            # dashboard, or a sandbox reset): create it again, once, instead of failing
+            # every request until the process restarts.
+            self._profiles.pop(user_id, None)
+            await self._sync_user(identity, generation)
+            session = await self._client.issue_session_token(user_id, now + self._ttl)
         issued = IssuedSessionToken(user_id, session.token, session.expires_at)
         self._issued += 1
         if self._generations[user_id] == generation:

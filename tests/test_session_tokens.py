@@ -271,6 +271,22 @@ async def test_failure_reaches_every_waiter_and_is_not_cached(
 
 
 @pytest.mark.asyncio
+async def test_user_deleted_at_sendbird_is_created_again(
+    sendbird: Sendbird, service: SessionTokenService
+) -> None:
+    await service.token_for(ALICE)
+    # Deleted out of band (dashboard, sandbox reset) while this process remembers it.
+    del sendbird.fake.users["sample-1"]
+
+    token = await service.token_for(ALICE, force_new=True)
+
+    assert token.token in sendbird.fake.tokens
+    assert sendbird.fake.users["sample-1"]["nickname"] == "Alice"
+    assert sendbird.client.call_counts[CREATE_USER] == 2
+    assert sendbird.client.call_counts[ISSUE] == 3  # the first, the refused, the retry
+
+
+@pytest.mark.asyncio
 async def test_failed_user_setup_is_retried_on_the_next_call(
     sendbird: Sendbird, service: SessionTokenService
 ) -> None:
