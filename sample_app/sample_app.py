@@ -9,5 +9,5 @@ from sample_app.services import backend_lifespan
 # Fail at start with every configuration problem listed, not at the first token request.
 get_settings()
 
-app = rx.App()
+app = rx.App(head_components=[rx.el.link(rel="icon", href="/favicon.svg", type="image/svg+xml")])
 app.register_lifespan_task(backend_lifespan)

@@ -46,7 +46,12 @@ def account_menu() -> rx.Component:
     )
 
 
-@rx.page(route=routes.CHAT, title="Chat · Sendbird AI chatbot", on_load=ChatSessionState.open_chat)
+@rx.page(
+    route=routes.CHAT,
+    title="Chat · Sendbird AI chatbot",
+    image="/favicon.svg",
+    on_load=ChatSessionState.open_chat,
+)
 def chat() -> rx.Component:
     """The chat page (the server redirects to sign-in when nobody is signed in)."""
     return page_frame(

@@ -15,7 +15,12 @@ def _card(title: str, *children: rx.Component) -> rx.Component:
     )
 
 
-@rx.page(route=routes.SIGN_IN, title="Sign in", on_load=AuthState.redirect_if_signed_in)
+@rx.page(
+    route=routes.SIGN_IN,
+    title="Sign in",
+    image="/favicon.svg",
+    on_load=AuthState.redirect_if_signed_in,
+)
 def sign_in() -> rx.Component:
     """Sign in with a username and password."""
     return page_frame(
@@ -43,7 +48,12 @@ def sign_in() -> rx.Component:
     )
 
 
-@rx.page(route=routes.REGISTER, title="Create an account", on_load=AuthState.redirect_if_signed_in)
+@rx.page(
+    route=routes.REGISTER,
+    title="Create an account",
+    image="/favicon.svg",
+    on_load=AuthState.redirect_if_signed_in,
+)
 def register() -> rx.Component:
     """Create an account; the display name becomes the chat nickname."""
     return page_frame(
