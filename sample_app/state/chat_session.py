@@ -111,6 +111,17 @@ class ChatSessionState(AuthState):
             return None
         return account, sendbird_identity(account, get_services().settings.user_id_prefix)
 
+    async def _this_chats_identity(self) -> SendbirdIdentity | None:
+        """The signed-in identity, but only if it is the one this tab's widget was mounted for.
+
+        None when the tab is signed out, its sign-in session expired or was revoked, or
+        another account has taken over the browser since the widget mounted.
+        """
+        signed_in = await self._signed_in_identity()
+        if signed_in is None or signed_in[1].user_id != self.sendbird_user_id:
+            return None
+        return signed_in[1]
+
     # ---- page load ----
 
     @rx.event
@@ -155,9 +166,8 @@ class ChatSessionState(AuthState):
     @rx.event
     async def answer_token_request(self, request_id: int) -> None:
         """onSessionTokenRequired: issue a fresh token for the signed-in account only."""
-        signed_in = await self._signed_in_identity()
-        if signed_in is None or signed_in[1].user_id != self.sendbird_user_id:
-            # Signed out, expired, or another account took over this browser: refuse.
+        identity = await self._this_chats_identity()
+        if identity is None:
             self.token_reply = {
                 "request_id": request_id,
                 "token": "",
@@ -167,7 +177,7 @@ class ChatSessionState(AuthState):
             return
         self._set_status("Refreshing the session token…", "amber")
         try:
-            issued = await get_services().tokens.token_for(signed_in[1], force_new=True)
+            issued = await get_services().tokens.token_for(identity, force_new=True)
         except SendbirdError as error:
             self.token_reply = {"request_id": request_id, "token": "", "error": str(error)}
             self.last_error = str(error)
@@ -259,11 +269,11 @@ class ChatSessionState(AuthState):
     @rx.event
     async def end_session(self) -> AsyncIterator[rx.event.EventSpec | None]:
         """Demo: end the chat session but stay signed in (reconnect starts a new one)."""
-        signed_in = await self._signed_in_identity()
-        if signed_in is None or signed_in[1].user_id != self.sendbird_user_id:
+        identity = await self._this_chats_identity()
+        if identity is None:
             self._clear_session()
             return
-        async for script in self._end_sendbird_session(self.sendbird_user_id):
+        async for script in self._end_sendbird_session(identity.user_id):
             yield script
         self._set_status("Session ended", "gray")
 
@@ -288,10 +298,10 @@ class ChatSessionState(AuthState):
 
     async def _sandbox_action(self, action: str) -> None:
         control = get_services().sandbox_control
-        signed_in = await self._signed_in_identity()
-        if control is None or signed_in is None or signed_in[1].user_id != self.sendbird_user_id:
+        identity = await self._this_chats_identity()
+        if control is None or identity is None:
             return
-        await getattr(control, action)(self.sendbird_user_id)
+        await getattr(control, action)(identity.user_id)
         self._log("sandbox", action.replace("_", " "))
 
     @rx.event
