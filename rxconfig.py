@@ -4,6 +4,12 @@ import os
 
 import reflex as rx
 
+from sample_app.config import load_env_file
+
+# `.env` first, so REFLEX_DB_URL (and everything else) written there is honoured by
+# `reflex run`, `reflex export` and every worker; the real environment still wins.
+load_env_file()
+
 config = rx.Config(
     app_name="sample_app",
     # Accounts live here; any SQLAlchemy URL works (e.g. postgresql+psycopg://...).

@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Literal
 from urllib.parse import urlsplit
 
-from dotenv import dotenv_values
+from dotenv import dotenv_values, load_dotenv
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 ENV_FILE = PROJECT_ROOT / ".env"
@@ -59,6 +59,17 @@ _BOT_ID_RE = re.compile(r"^[A-Za-z0-9_.:-]{1,80}$")
 _PREFIX_RE = re.compile(r"^[A-Za-z0-9_.:-]{0,40}$")
 
 Mode = Literal["sandbox", "sendbird"]
+
+
+def load_env_file(env_file: Path = ENV_FILE) -> None:
+    """Copy `.env` into the process environment, never overriding what is already set.
+
+    Every entry point calls this first (`rxconfig.py`, the seed command, the standalone
+    sandbox), so a variable written in `.env` means the same thing everywhere, while the
+    real environment (CI, tests, a deployment) still wins.
+    """
+    if env_file.exists():
+        load_dotenv(env_file, override=False)
 
 
 class ConfigError(ValueError):
