@@ -1,7 +1,9 @@
 """Token-flow figures against the local sandbox: calls per page view and refresh latency.
 
-Run with `make bench` (or `python -m benchmarks.token_flow --refreshes 300`). It starts the
-sandbox and the app (production build) as the browser tests do, then prints:
+Run with `make bench` (or `python -m benchmarks.token_flow --refreshes 300`) from the project
+root. It starts the sandbox and the app (production build) with the browser tests' helper
+(`tests/stack.py`), keeps the servers' access logs and the app's INFO messages out of the way,
+then prints:
 
 1. Platform API calls per page view: a new user's first view of the chat page, then a
    returning view within the token's life (the cached token is reused).
@@ -18,24 +20,43 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import os
 import re
 import secrets
 import statistics
-import sys
 import tempfile
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
-os.environ["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"
-os.environ.setdefault("REFLEX_USE_NPM", "1")
-os.environ.setdefault("REFLEX_TELEMETRY_ENABLED", "false")
-os.environ.setdefault("REFLEX_CHECK_LATEST_VERSION", "false")
+from tests.stack import prepare_reflex_environment
 
 APP_ID, BOT_ID = "bench-app", "bench-bot"
 PASSWORD = "correct-horse-battery-9"  # noqa: S105 - a throwaway benchmark account
+# Loggers whose INFO lines (one per HTTP request, server start-up) would bury the figures.
+NOISY_LOGGERS = ("uvicorn.access", "uvicorn.error", "sample_app")
+
+
+class _WarningsAndAbove(logging.Filter):
+    """Let only WARNING and worse through."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return record.levelno >= logging.WARNING
+
+
+def quiet_logs() -> None:
+    """Keep access logs and INFO chatter out of the output; warnings and errors still show.
+
+    uvicorn re-applies its logging configuration (levels included) each time a server is
+    created, which the harness does after this runs, so a filter on each logger does the
+    work; a filter survives that re-configuration. LOG_LEVEL tells the app the same.
+    """
+    os.environ.setdefault("LOG_LEVEL", "WARNING")
+    for name in NOISY_LOGGERS:
+        logger = logging.getLogger(name)
+        logger.setLevel(logging.WARNING)
+        logger.addFilter(_WarningsAndAbove())
 
 
 def percentiles(samples_ms: list[float]) -> str:
@@ -101,97 +122,77 @@ def main() -> int:
     parser.add_argument("--refreshes", type=int, default=300, help="refreshes to time (>= 200)")
     args = parser.parse_args()
 
-    import httpx
+    prepare_reflex_environment()
+    quiet_logs()
     from playwright.sync_api import expect, sync_playwright
-    from reflex.testing import AppHarnessProd
     from reflex_base.config import get_config
 
-    from sample_app.config import get_settings
-    from sample_app.sandbox import SandboxConfig, SandboxServer
-    from tests.browser.conftest import CHROMIUM, CHROMIUM_ARGS
     from tests.browser.reflex_socket import run_outside_playwright
+    from tests.stack import CHROMIUM, CHROMIUM_ARGS, running_stack
 
     workdir = Path(tempfile.mkdtemp(prefix="token-bench-"))
-    api_token = secrets.token_hex(20)
-    sandbox = SandboxServer(
-        SandboxConfig(app_id=APP_ID, api_token=api_token, bot_id=BOT_ID,
-                      db_path=str(workdir / "sandbox.db")),
-        host="127.0.0.1", port=0,
-    ).start()  # fmt: skip
-    control = httpx.Client(base_url=sandbox.http_url, headers={"Api-Token": api_token})
-    os.environ.update(
-        SENDBIRD_APP_ID=APP_ID,
-        SENDBIRD_API_TOKEN=api_token,
-        SENDBIRD_BOT_ID=BOT_ID,
-        SENDBIRD_API_HOST=sandbox.http_url,
-        SENDBIRD_WS_HOST=sandbox.ws_url,
-        REFLEX_DB_URL=f"sqlite:///{workdir / 'accounts.db'}",
-    )
-    get_settings.cache_clear()
-
-    def stats() -> dict[str, int]:
-        return platform_calls(control.get("/__sandbox__/stats").json())
-
-    def tokens_of(user_id: str) -> list[dict]:
-        response = control.get("/__sandbox__/tokens", params={"user_id": user_id})
-        return response.json()["tokens"]
 
     print("Starting the sandbox and the app (production build)...", flush=True)
-    try:
-        with AppHarnessProd.create(root=PROJECT_ROOT) as app, sync_playwright() as pw:
-            browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-            page = browser.new_page(base_url=app.frontend_url)
-            page.goto("/register")
-            page.get_by_label("Username").fill(f"bench{secrets.randbelow(10**6)}")
-            page.get_by_label("Display name").fill("Bench Mark")
-            page.get_by_label("Password", exact=True).fill(PASSWORD)
-            page.get_by_label("Confirm password").fill(PASSWORD)
+    with (
+        running_stack(workdir, app_id=APP_ID, bot_id=BOT_ID) as stack,
+        sync_playwright() as pw,
+    ):
+        sandbox, app = stack.sandbox, stack.app
 
-            before = stats()
-            page.get_by_role("button", name="Create account").click()
-            expect(page.locator("#aichatbot-widget-button")).to_be_visible(timeout=60_000)
-            expect(page.get_by_test_id("session-timeline")).to_contain_text("widget mounted")
-            first_view = diff(stats(), before)
+        def stats() -> dict[str, int]:
+            return platform_calls(sandbox.stats())
 
-            before = stats()
-            page.reload()
-            expect(page.locator("#aichatbot-widget-button")).to_be_visible(timeout=60_000)
-            page.wait_for_timeout(500)
-            returning_view = diff(stats(), before)
+        def tokens_of(user_id: str) -> list[dict]:
+            return sandbox.tokens(user_id)
 
-            user_id = page.get_by_test_id("sendbird-user-id").inner_text().strip()
-            tab_token = page.evaluate("() => sessionStorage.getItem('token')")
-            backend_url = get_config().api_url
-            # Hand the signed-in tab over to the measuring socket (one connection per tab).
-            page.goto("about:blank")
-            page.wait_for_timeout(500)
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        page = browser.new_page(base_url=app.frontend_url)
+        page.goto("/register")
+        page.get_by_label("Username").fill(f"bench{secrets.randbelow(10**6)}")
+        page.get_by_label("Display name").fill("Bench Mark")
+        page.get_by_label("Password", exact=True).fill(PASSWORD)
+        page.get_by_label("Confirm password").fill(PASSWORD)
 
-            print("\nPlatform API calls per page view (counted by the sandbox)")
-            for label, calls in (("first view", first_view), ("returning view", returning_view)):
-                total = sum(calls.values())
-                detail = ", ".join(f"{route} x{n}" for route, n in sorted(calls.items()))
-                print(f"  {label:15s} {total} call(s)  {detail or '(none: cached token reused)'}")
+        before = stats()
+        page.get_by_role("button", name="Create account").click()
+        expect(page.locator("#aichatbot-widget-button")).to_be_visible(timeout=60_000)
+        expect(page.get_by_test_id("session-timeline")).to_contain_text("widget mounted")
+        first_view = diff(stats(), before)
 
-            count = max(args.refreshes, 200)
-            print(f"\nToken refresh round trip, {count} refreshes each")
-            # Warm up both paths, then measure.
-            run_outside_playwright(refresh_round_trips(backend_url, tab_token, 10))
-            minted_before = len(tokens_of(user_id))
-            through_reflex = run_outside_playwright(
-                refresh_round_trips(backend_url, tab_token, count)
-            )
-            minted = len(tokens_of(user_id)) - minted_before
-            print(f"  through the Reflex backend  {percentiles(through_reflex)}")
-            print(f"    (the sandbox minted {minted} tokens for these {count} refreshes)")
-            run_outside_playwright(direct_round_trips(sandbox.http_url, api_token, user_id, 10))
-            direct = run_outside_playwright(
-                direct_round_trips(sandbox.http_url, api_token, user_id, count)
-            )
-            print(f"  direct client -> sandbox    {percentiles(direct)}")
-            browser.close()
-    finally:
-        control.close()
-        sandbox.stop()
+        before = stats()
+        page.reload()
+        expect(page.locator("#aichatbot-widget-button")).to_be_visible(timeout=60_000)
+        page.wait_for_timeout(500)
+        returning_view = diff(stats(), before)
+
+        user_id = page.get_by_test_id("sendbird-user-id").inner_text().strip()
+        tab_token = page.evaluate("() => sessionStorage.getItem('token')")
+        backend_url = get_config().api_url
+        # Hand the signed-in tab over to the measuring socket (one connection per tab).
+        page.goto("about:blank")
+        page.wait_for_timeout(500)
+
+        print("\nPlatform API calls per page view (counted by the sandbox)")
+        for label, calls in (("first view", first_view), ("returning view", returning_view)):
+            total = sum(calls.values())
+            detail = ", ".join(f"{route} x{n}" for route, n in sorted(calls.items()))
+            print(f"  {label:15s} {total} call(s)  {detail or '(none: cached token reused)'}")
+
+        count = max(args.refreshes, 200)
+        print(f"\nToken refresh round trip, {count} refreshes each")
+        # Warm up both paths, then measure.
+        run_outside_playwright(refresh_round_trips(backend_url, tab_token, 10))
+        minted_before = len(tokens_of(user_id))
+        through_reflex = run_outside_playwright(refresh_round_trips(backend_url, tab_token, count))
+        minted = len(tokens_of(user_id)) - minted_before
+        print(f"  through the Reflex backend  {percentiles(through_reflex)}")
+        print(f"    (the sandbox minted {minted} tokens for these {count} refreshes)")
+        run_outside_playwright(direct_round_trips(sandbox.url, sandbox.api_token, user_id, 10))
+        direct = run_outside_playwright(
+            direct_round_trips(sandbox.url, sandbox.api_token, user_id, count)
+        )
+        print(f"  direct client -> sandbox    {percentiles(direct)}")
+        browser.close()
     return 0
 
 

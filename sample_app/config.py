@@ -20,7 +20,7 @@ import os
 import re
 import secrets
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import timedelta
 from functools import lru_cache
 from pathlib import Path
@@ -32,13 +32,22 @@ from dotenv import dotenv_values, load_dotenv
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 ENV_FILE = PROJECT_ROOT / ".env"
 
+# The local Sendbird sandbox's defaults, defined only here: the embedded sandbox (`make run`
+# without credentials), the standalone one (`make sandbox`), `SandboxConfig` and the
+# "separately started sandbox" block of `.env.example` all use these values. This module
+# never imports `sample_app.sandbox` (the app loads that package only in sandbox mode).
 SANDBOX_APP_ID = "sandbox-app"
 SANDBOX_BOT_ID = "sandbox-bot"
+SANDBOX_BOT_NICKNAME = "Sandbox Bot"
+DEFAULT_SANDBOX_HOST = "127.0.0.1"
+DEFAULT_SANDBOX_PORT = 8090
+DEFAULT_SANDBOX_DB_PATH = PROJECT_ROOT / ".sandbox" / "sandbox.db"
+DEFAULT_SANDBOX_SESSION_KEY_TTL_SECONDS = 3600
+MIN_SANDBOX_API_TOKEN_LENGTH = 16
 
 DEFAULT_TOKEN_TTL_SECONDS = 30 * 60  # the public sample's value
 DEFAULT_REFRESH_MARGIN_SECONDS = 2 * 60
 DEFAULT_USER_ID_PREFIX = "sample-"
-DEFAULT_SANDBOX_PORT = 8090
 
 # Values copied from .env.example or docs that must never reach Sendbird.
 _PLACEHOLDERS = {
@@ -109,13 +118,45 @@ class Secret:
 
 @dataclass(frozen=True)
 class SandboxSettings:
-    """Where the embedded sandbox listens and keeps its data."""
+    """The local sandbox's settings, from the `SANDBOX_*` variables (`read_sandbox_settings`).
+
+    The embedded sandbox (`Settings.sandbox`) and `python -m sample_app.sandbox` read the same
+    variables through the same function, so each name means the same thing for both.
+
+    Attributes:
+        host: Interface the sandbox binds (`SANDBOX_HOST`).
+        port: Its TCP port (`SANDBOX_PORT`).
+        db_path: SQLite file keeping users, channels and messages (`SANDBOX_DB_PATH`).
+        public_url: The base URL browsers use to reach the sandbox: `SANDBOX_PUBLIC_URL`, or
+            `http://{host}:{port}` (they differ behind a proxy on a demo site).
+        app_id: The application id the sandbox answers to (`SANDBOX_APP_ID`).
+        bot_id: The user id of its bot (`SANDBOX_BOT_ID`; in `Settings.sandbox`, falls back
+            to `SENDBIRD_BOT_ID` when only that one is set).
+        bot_nickname: The bot's display name (`SANDBOX_BOT_NICKNAME`).
+        api_token: The secret callers send in the `Api-Token` header (`SANDBOX_API_TOKEN`);
+            None when unset. `Settings.sandbox` always holds one (random per process unless
+            pinned); the standalone sandbox refuses to start without one.
+        session_key_ttl: Lifetime of a WebSocket session key in seconds
+            (`SANDBOX_SESSION_KEY_TTL`).
+        public_url_is_set: Whether `SANDBOX_PUBLIC_URL` gave `public_url` (otherwise it
+            follows `host` and `port`).
+    """
 
     host: str
     port: int
     db_path: Path
-    # The base URL browsers use to reach the sandbox (differs from host:port behind a proxy).
     public_url: str
+    app_id: str
+    bot_id: str
+    bot_nickname: str
+    api_token: Secret | None
+    session_key_ttl: float
+    public_url_is_set: bool
+
+    @property
+    def url(self) -> str:
+        """The base URL our own server uses to reach the sandbox (`http://{host}:{port}`)."""
+        return f"http://{self.host}:{self.port}"
 
     @property
     def public_ws_url(self) -> str:
@@ -202,6 +243,88 @@ def _credential(
     return value
 
 
+def sandbox_api_token_problem(name: str, value: str) -> str | None:
+    """Why `value` cannot be the sandbox's API token, or None when it can.
+
+    The same rule as `SENDBIRD_API_TOKEN` (16 to 256 letters, digits, `_` or `-`), since a
+    separately started sandbox's token is what the app then sends as `SENDBIRD_API_TOKEN`.
+
+    Args:
+        name: What to call the value in the message (`SANDBOX_API_TOKEN`, `--api-token`).
+        value: The candidate token (never echoed).
+    """
+    if len(value) < MIN_SANDBOX_API_TOKEN_LENGTH:
+        return (
+            f"{name} is too short ({len(value)} characters): use at least "
+            f"{MIN_SANDBOX_API_TOKEN_LENGTH}, for example {secrets.token_hex(20)}"
+        )
+    if not _API_TOKEN_RE.match(value):
+        return (
+            f"{name} may hold only letters, digits, _ and - (at most 256), like a Sendbird "
+            "API token: the app sends it as SENDBIRD_API_TOKEN, which is checked that way"
+        )
+    return None
+
+
+def read_sandbox_settings(env: Mapping[str, str], problems: list[str]) -> SandboxSettings:
+    """The local sandbox's settings from the `SANDBOX_*` variables in `env`.
+
+    The one reader of these variables: `load_settings` uses it for the embedded sandbox and
+    `python -m sample_app.sandbox` for its defaults. Unset or blank variables take the
+    defaults defined at the top of this module; a malformed one adds a line to `problems`
+    and takes its default too.
+
+    Args:
+        env: The variables (`.env` values overlaid by the environment).
+        problems: Receives one line per malformed variable, naming it.
+
+    Returns:
+        The settings; `api_token` is None when `SANDBOX_API_TOKEN` is unset.
+    """
+
+    def text(name: str) -> str:
+        return env.get(name, "").strip()
+
+    host = text("SANDBOX_HOST") or DEFAULT_SANDBOX_HOST
+    port = _int_setting(env, "SANDBOX_PORT", DEFAULT_SANDBOX_PORT, 1, 65535, problems)
+    app_id = text("SANDBOX_APP_ID") or SANDBOX_APP_ID
+    if not _APP_ID_RE.match(app_id):
+        problems.append(
+            f"SANDBOX_APP_ID={app_id!r} is malformed: expected 3 to 64 letters, digits and -"
+        )
+    bot_id = text("SANDBOX_BOT_ID") or SANDBOX_BOT_ID
+    if not _BOT_ID_RE.match(bot_id):
+        problems.append(
+            f"SANDBOX_BOT_ID={bot_id!r} is malformed: expected up to 80 letters, digits and _ . : -"
+        )
+    token = text("SANDBOX_API_TOKEN")
+    if token and (problem := sandbox_api_token_problem("SANDBOX_API_TOKEN", token)):
+        problems.append(problem)
+    ttl = _int_setting(
+        env,
+        "SANDBOX_SESSION_KEY_TTL",
+        DEFAULT_SANDBOX_SESSION_KEY_TTL_SECONDS,
+        1,
+        7 * 24 * 3600,
+        problems,
+    )
+    configured_url = text("SANDBOX_PUBLIC_URL")
+    public_url = configured_url or f"http://{host}:{port}"
+    public_url = _check_url("SANDBOX_PUBLIC_URL", public_url, ("http", "https"), problems)
+    return SandboxSettings(
+        host=host,
+        port=port,
+        db_path=Path(text("SANDBOX_DB_PATH") or DEFAULT_SANDBOX_DB_PATH),
+        public_url=public_url,
+        app_id=app_id,
+        bot_id=bot_id,
+        bot_nickname=text("SANDBOX_BOT_NICKNAME") or SANDBOX_BOT_NICKNAME,
+        api_token=Secret(token) if token else None,
+        session_key_ttl=float(ttl),
+        public_url_is_set=bool(configured_url),
+    )
+
+
 def load_settings(
     environ: Mapping[str, str] | None = None, env_file: Path | None = ENV_FILE
 ) -> Settings:
@@ -285,21 +408,18 @@ def load_settings(
         ws_host = _check_url("SENDBIRD_WS_HOST", ws_host, ("wss", "ws"), problems)
         widget_api_host, widget_ws_host = api_host, ws_host
     else:
-        app_id = env.get("SANDBOX_APP_ID", "").strip() or SANDBOX_APP_ID
-        bot_id = bot_id or SANDBOX_BOT_ID
+        sandbox = read_sandbox_settings(env, problems)
+        # SANDBOX_BOT_ID names the sandbox's bot; without it, SENDBIRD_BOT_ID (if set) does,
+        # so a `.env` with only a bot id keeps it; otherwise the default.
+        if env.get("SANDBOX_BOT_ID", "").strip() or not bot_id:
+            bot_id = sandbox.bot_id
         # A fresh random token per process unless pinned: the embedded sandbox and this
         # server share the process, and nothing else should be able to call its API.
-        api_token = env.get("SANDBOX_API_TOKEN", "").strip() or secrets.token_hex(20)
-        host = env.get("SANDBOX_HOST", "").strip() or "127.0.0.1"
-        port = _int_setting(env, "SANDBOX_PORT", DEFAULT_SANDBOX_PORT, 1, 65535, problems)
-        db_path = Path(
-            env.get("SANDBOX_DB_PATH", "").strip() or PROJECT_ROOT / ".sandbox" / "sandbox.db"
-        )
-        public_url = env.get("SANDBOX_PUBLIC_URL", "").strip() or f"http://{host}:{port}"
-        public_url = _check_url("SANDBOX_PUBLIC_URL", public_url, ("http", "https"), problems)
-        sandbox = SandboxSettings(host=host, port=port, db_path=db_path, public_url=public_url)
-        api_host = f"http://{host}:{port}"
-        widget_api_host, widget_ws_host = public_url, sandbox.public_ws_url
+        api_token = sandbox.api_token.reveal() if sandbox.api_token else secrets.token_hex(20)
+        sandbox = replace(sandbox, bot_id=bot_id, api_token=Secret(api_token))
+        app_id = sandbox.app_id
+        api_host = sandbox.url
+        widget_api_host, widget_ws_host = sandbox.public_url, sandbox.public_ws_url
 
     if problems:
         raise ConfigError(problems)

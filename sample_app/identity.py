@@ -1,17 +1,47 @@
-"""How an account of this app maps to a Sendbird user.
+"""Who an account of this app is at Sendbird: `SendbirdIdentity` and how it is derived.
 
-The Sendbird user id is derived on the server from the account's database id, never taken
-from the browser: a tab cannot ask for someone else's token by sending another id. The
-display name becomes the Sendbird nickname, and the widget gets the same nickname (its
-default, "User", would otherwise overwrite it on every connect).
+This module is the only place that maps an account to a Sendbird user. The Sendbird user
+id is derived on the server from the signed-in account, never taken from the browser, so
+a tab cannot ask for someone else's session token by sending another id. The display name
+becomes the Sendbird nickname, and the widget is given the same nickname (its default,
+"User", would otherwise overwrite it on every connect).
 """
 
-from sample_app.accounts import AccountView
-from sample_app.session_tokens import SendbirdIdentity
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from sample_app.accounts import AccountView
+
+__all__ = ["SendbirdIdentity", "sendbird_identity"]
+
+
+@dataclass(frozen=True)
+class SendbirdIdentity:
+    """A Sendbird user as the server derived it from a signed-in account.
+
+    Attributes:
+        user_id: Sendbird user id.
+        nickname: Display name; the widget's ``userNickName`` gets the same value.
+        profile_url: Avatar URL, or ``""``.
+    """
+
+    user_id: str
+    nickname: str
+    profile_url: str = ""
+
+    def __post_init__(self) -> None:
+        """Fail early on values that can never be a Sendbird user."""
+        if not isinstance(self.user_id, str) or not self.user_id:
+            raise ValueError("SendbirdIdentity.user_id must be a non-empty string")
+        if not isinstance(self.nickname, str) or not isinstance(self.profile_url, str):
+            raise ValueError("SendbirdIdentity.nickname and profile_url must be strings")
 
 
 def sendbird_identity(account: AccountView, prefix: str) -> SendbirdIdentity:
-    """The Sendbird identity of `account` (`{prefix}{account id}`)."""
+    """The Sendbird identity of `account`: user id `{prefix}{account id}`, its name and avatar."""
     return SendbirdIdentity(
         user_id=f"{prefix}{account.id}",
         nickname=account.display_name,

@@ -10,7 +10,11 @@ through `get_services()` instead:
 * `sandbox_control`: the sandbox's control surface (demo buttons), only in sandbox mode.
 
 `backend_lifespan` starts the embedded Sendbird sandbox when no credentials are
-configured, migrates the accounts database, and closes the HTTP pool on shutdown.
+configured, migrates the accounts database, and closes the HTTP pool on shutdown. The
+sandbox package is imported only in sandbox mode: an app on real Sendbird never loads it.
+
+Tests install their own collaborators with `use_services(...)`, so the Reflex handlers
+can be exercised directly against an in-process sandbox or a fake.
 """
 
 from __future__ import annotations
@@ -18,18 +22,18 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from datetime import timedelta
-from urllib.parse import quote
-
-import httpx
+from typing import TYPE_CHECKING
 
 from sample_app.accounts import AccountService, RateLimit, create_engine_for, upgrade_database
 from sample_app.config import Settings, describe, get_settings
-from sample_app.sandbox import SandboxConfig, SandboxServer
 from sample_app.sendbird_api import SendbirdClient
 from sample_app.session_tokens import SessionTokenService
+
+if TYPE_CHECKING:
+    from sample_app.sandbox.control_client import AsyncSandboxControlClient
 
 logger = logging.getLogger(__name__)
 
@@ -41,39 +45,6 @@ ACCOUNT_SESSION_TTL = timedelta(hours=12)
 SIGN_IN_RATE_LIMIT = RateLimit(max_failures=5, window=timedelta(minutes=15), max_client_failures=30)
 
 
-class SandboxControl:
-    """Server-side calls to the sandbox's control surface (expire, revoke) for the demo UI.
-
-    The control surface is protected by the sandbox's API token, so the browser cannot call
-    it directly; the demo buttons go through the signed-in user's event handlers instead.
-    """
-
-    def __init__(self, base_url: str, api_token: str) -> None:
-        self._http = httpx.AsyncClient(
-            base_url=base_url, headers={"Api-Token": api_token}, timeout=5.0
-        )
-
-    async def _post(self, action: str, user_id: str) -> None:
-        response = await self._http.post(f"/__sandbox__/users/{quote(user_id, safe='')}/{action}")
-        response.raise_for_status()
-
-    async def expire_token(self, user_id: str) -> None:
-        """Expire the user's session tokens now (the widget then asks for a new one)."""
-        await self._post("expire-token", user_id)
-
-    async def expire_session_key(self, user_id: str) -> None:
-        """Expire the user's session keys now (the SDK re-logs in with its token)."""
-        await self._post("expire-session-key", user_id)
-
-    async def revoke(self, user_id: str) -> None:
-        """Revoke the user's tokens and keys (the widget's session closes)."""
-        await self._post("revoke", user_id)
-
-    async def aclose(self) -> None:
-        """Close the HTTP pool."""
-        await self._http.aclose()
-
-
 @dataclass
 class Services:
     """The collaborators one backend process shares across all tabs."""
@@ -82,7 +53,7 @@ class Services:
     sendbird: SendbirdClient
     tokens: SessionTokenService
     accounts: AccountService
-    sandbox_control: SandboxControl | None
+    sandbox_control: AsyncSandboxControlClient | None
 
     async def aclose(self) -> None:
         """Release network resources."""
@@ -113,11 +84,11 @@ def build_services(settings: Settings, db_url: str) -> Services:
     accounts = AccountService(
         create_engine_for(db_url), session_ttl=ACCOUNT_SESSION_TTL, rate_limit=SIGN_IN_RATE_LIMIT
     )
-    control = (
-        SandboxControl(settings.api_host, settings.api_token.reveal())
-        if settings.is_sandbox
-        else None
-    )
+    control = None
+    if settings.is_sandbox:
+        from sample_app.sandbox.control_client import AsyncSandboxControlClient
+
+        control = AsyncSandboxControlClient(settings.api_host, settings.api_token.reveal())
     return Services(settings, sendbird, tokens, accounts, control)
 
 
@@ -129,6 +100,22 @@ def get_services() -> Services:
     return _services
 
 
+@contextlib.contextmanager
+def use_services(services: Services) -> Iterator[Services]:
+    """Make `get_services()` return `services` inside the block (tests, tools).
+
+    The previous collaborators come back afterwards; closing `services` stays with the
+    caller, who created them.
+    """
+    global _services
+    previous = _services
+    _services = services
+    try:
+        yield services
+    finally:
+        _services = previous
+
+
 @contextlib.asynccontextmanager
 async def backend_lifespan() -> AsyncIterator[None]:
     """Run for as long as the Reflex backend: sandbox up, database migrated, pools closed."""
@@ -136,13 +123,9 @@ async def backend_lifespan() -> AsyncIterator[None]:
     settings = get_settings()
     sandbox_task: asyncio.Task[None] | None = None
     if settings.is_sandbox and settings.sandbox is not None:
-        config = SandboxConfig(
-            app_id=settings.app_id,
-            api_token=settings.api_token.reveal(),
-            bot_id=settings.bot_id,
-            db_path=str(settings.sandbox.db_path),
-            public_url=settings.sandbox.public_url,
-        )
+        from sample_app.sandbox import SandboxConfig, SandboxServer
+
+        config = SandboxConfig.from_settings(settings.sandbox)
         settings.sandbox.db_path.parent.mkdir(parents=True, exist_ok=True)
         server = SandboxServer(config, host=settings.sandbox.host, port=settings.sandbox.port)
         sandbox_task = asyncio.create_task(server.serve(), name="sendbird-sandbox")

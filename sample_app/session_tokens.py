@@ -11,8 +11,9 @@ same moment. :class:`SessionTokenService` keeps that cheap and well-behaved:
   never receives a token that is about to die;
 * concurrent requests for the same user share one in-flight issuance.
 
-Security: the Sendbird user id always comes from a :class:`SendbirdIdentity` that the
-server derives from the signed-in account. This service never accepts a user id from
+Security: the Sendbird user id always comes from a
+:class:`~sample_app.identity.SendbirdIdentity` that the server derives from the signed-in
+account. This service never accepts a user id from
 the browser; if it did, anyone could obtain a token for anyone.
 
 The cache is a per-process optimisation. With several workers each has its own cache
@@ -32,12 +33,12 @@ from datetime import UTC, datetime, timedelta
 from functools import partial
 from typing import Protocol
 
+from sample_app.identity import SendbirdIdentity
 from sample_app.sendbird_api import SendbirdNotFoundError, SendbirdUser, SessionToken
 from sample_app.sendbird_api.models import datetime_to_unix_ms
 
 __all__ = [
     "IssuedSessionToken",
-    "SendbirdIdentity",
     "SendbirdTokenIssuer",
     "SessionTokenService",
     "TokenServiceStats",
@@ -82,32 +83,6 @@ class SendbirdTokenIssuer(Protocol):
     async def revoke_session_tokens(self, user_id: str) -> None:
         """Revoke all of the user's session tokens."""
         ...
-
-
-@dataclass(frozen=True)
-class SendbirdIdentity:
-    """Who the Sendbird user is, derived on the server from the signed-in account.
-
-    Build it from the authenticated session (e.g. ``user_id=f"sample-{account.id}"``),
-    never from anything the browser sent.
-
-    Attributes:
-        user_id: Sendbird user id.
-        nickname: Display name; pass the same value to the widget's ``userNickName``,
-            otherwise the widget overwrites it on every connect.
-        profile_url: Avatar URL, or ``""``.
-    """
-
-    user_id: str
-    nickname: str
-    profile_url: str = ""
-
-    def __post_init__(self) -> None:
-        """Fail early on values that can never be a Sendbird user."""
-        if not isinstance(self.user_id, str) or not self.user_id:
-            raise ValueError("SendbirdIdentity.user_id must be a non-empty string")
-        if not isinstance(self.nickname, str) or not isinstance(self.profile_url, str):
-            raise ValueError("SendbirdIdentity.nickname and profile_url must be strings")
 
 
 @dataclass(frozen=True)

@@ -1,14 +1,47 @@
-"""Suite-wide settings: tiers are marked by folder, and browser tests run last."""
+"""Suite-wide settings: tiers marked by folder, tier order, and no unexpected ERROR logs.
 
+* Tiers: every test under `tests/sandbox/`, `tests/browser/` or `tests/live/` gets that
+  folder's marker here, so test files carry no `pytestmark` boilerplate (and
+  `asyncio_mode = "auto"` makes `@pytest.mark.asyncio` unnecessary too).
+* Order: plain tests, then sandbox tests, then browser tests.
+* Logs: a test fails when the app or Reflex logs at ERROR or above while it runs, unless
+  it is marked `@pytest.mark.allow_error_logs` (for tests that provoke errors on purpose).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Generator, Iterator
 from pathlib import Path
 
 import pytest
 
-BROWSER_TESTS = Path(__file__).parent / "browser"
+TESTS = Path(__file__).resolve().parent
+
+# Folder directly under tests/ -> the marker of its tier.
+TIER_FOLDERS = {"sandbox": "sandbox", "browser": "browser", "live": "live"}
+
+ALLOW_ERROR_LOGS = "allow_error_logs"
+
+# Loggers whose ERROR records fail a test: the app's own (`sample_app.*`) and Reflex's
+# (`reflex.*`, and its packages `reflex_base.*`, `reflex_components_*.*` and so on).
+APP_LOGGER_ROOTS = ("sample_app", "reflex")
+
+# Each phase's report, kept on the item by pytest_runtest_makereport.
+PHASE_REPORTS = pytest.StashKey[dict[str, pytest.TestReport]]()
+
+
+def tier_of(item: pytest.Item) -> str | None:
+    """The tier marker for `item`, from the folder under tests/ that holds it."""
+    try:
+        relative = item.path.resolve().relative_to(TESTS)
+    except ValueError:  # a test file outside tests/, e.g. given on the command line
+        return None
+    return TIER_FOLDERS.get(relative.parts[0]) if len(relative.parts) > 1 else None
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Mark everything under tests/browser as `browser`, then order the tiers.
+    """Mark each test with its folder's tier, then order the tiers.
 
     Plain tests run first, then sandbox tests, then browser tests: browser tests start the
     whole app (a production build, then two servers), so the fast tiers give feedback
@@ -17,8 +50,9 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     it and the production-build tests both compile the app into .web/.
     """
     for item in items:
-        if BROWSER_TESTS in item.path.parents:
-            item.add_marker(pytest.mark.browser)
+        tier = tier_of(item)
+        if tier is not None and item.get_closest_marker(tier) is None:
+            item.add_marker(tier)
 
     def order(item: pytest.Item) -> tuple[int, bool]:
         if item.get_closest_marker("browser"):
@@ -30,3 +64,60 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         return tier, "reflex_run" not in item.nodeid
 
     items.sort(key=order)
+
+
+def is_app_logger(name: str) -> bool:
+    """Whether records of logger `name` count as the app's or Reflex's."""
+    root = name.partition(".")[0]
+    return root in APP_LOGGER_ROOTS or root.startswith("reflex_")
+
+
+def describe(record: logging.LogRecord) -> str:
+    """One line for a record in the failure message (plus its exception, if any)."""
+    line = f"{record.levelname} {record.name}: {record.getMessage()}"
+    if record.exc_info and record.exc_info[1] is not None:
+        error = record.exc_info[1]
+        line += f" [{type(error).__name__}: {error}]"
+    return line
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(
+    item: pytest.Item, call: pytest.CallInfo[None]
+) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+    """Keep each phase's report on the item, so fixtures can tell whether the test failed."""
+    report = yield
+    item.stash.setdefault(PHASE_REPORTS, {})[report.when] = report
+    return report
+
+
+@pytest.fixture(autouse=True)
+def _fail_on_error_logs(
+    request: pytest.FixtureRequest, caplog: pytest.LogCaptureFixture
+) -> Iterator[None]:
+    """Fail a test whose call phase logged at ERROR or above from the app or Reflex.
+
+    pytest's logging plugin records every phase through a handler on the root logger, so
+    this sees whatever reaches it, from any thread: in the browser tier that includes the
+    Reflex backend, which runs in-process. Records logged during fixture set-up or
+    teardown do not count, and nothing is added to a test that failed on its own.
+    """
+    yield
+    if request.node.get_closest_marker(ALLOW_ERROR_LOGS) is not None:
+        return
+    call = request.node.stash.get(PHASE_REPORTS, {}).get("call")
+    if call is None or not call.passed:
+        return
+    errors = [
+        record
+        for record in caplog.get_records("call")
+        if record.levelno >= logging.ERROR and is_app_logger(record.name)
+    ]
+    if errors:
+        lines = "\n".join(f"  {describe(record)}" for record in errors)
+        pytest.fail(
+            f"{request.node.nodeid} logged {len(errors)} record(s) at ERROR or above:\n"
+            f"{lines}\nFix the cause, or mark the test @pytest.mark.{ALLOW_ERROR_LOGS} "
+            "if it provokes them on purpose.",
+            pytrace=False,
+        )

@@ -44,11 +44,14 @@ ALL_VARIABLES = (
     "SENDBIRD_TOKEN_REFRESH_MARGIN_SECONDS",
     "SENDBIRD_USER_ID_PREFIX",
     "SANDBOX_APP_ID",
+    "SANDBOX_BOT_ID",
+    "SANDBOX_BOT_NICKNAME",
     "SANDBOX_API_TOKEN",
     "SANDBOX_HOST",
     "SANDBOX_PORT",
     "SANDBOX_DB_PATH",
     "SANDBOX_PUBLIC_URL",
+    "SANDBOX_SESSION_KEY_TTL",
 )
 
 
@@ -170,6 +173,81 @@ def test_sandbox_public_url_must_be_http(public_url: str) -> None:
 @pytest.mark.parametrize("port", ["0", "65536", "http"])
 def test_sandbox_port_is_checked(port: str) -> None:
     assert the_problem(SANDBOX_PORT=port).startswith("SANDBOX_PORT=")
+
+
+def test_sandbox_settings_describe_the_whole_sandbox() -> None:
+    settings = load(SANDBOX_SESSION_KEY_TTL="90", SANDBOX_BOT_NICKNAME="Robo")
+
+    sandbox = settings.sandbox
+    assert sandbox is not None
+    assert (sandbox.app_id, sandbox.bot_id) == (settings.app_id, settings.bot_id)
+    # The random per-process token is the one the server uses.
+    assert sandbox.api_token == settings.api_token
+    assert sandbox.url == settings.api_host == "http://127.0.0.1:8090"
+    assert sandbox.session_key_ttl == 90
+    assert sandbox.bot_nickname == "Robo"
+    assert not sandbox.public_url_is_set
+    assert load(SANDBOX_PUBLIC_URL="https://s.example.com").sandbox.public_url_is_set
+
+
+@pytest.mark.parametrize(
+    ("environ", "bot_id"),
+    [
+        ({}, "sandbox-bot"),
+        ({"SENDBIRD_BOT_ID": "helper-bot"}, "helper-bot"),
+        ({"SANDBOX_BOT_ID": "own-bot"}, "own-bot"),
+        ({"SANDBOX_BOT_ID": "own-bot", "SENDBIRD_BOT_ID": "helper-bot"}, "own-bot"),
+    ],
+)
+def test_sandbox_bot_id_precedence(environ: dict[str, str], bot_id: str) -> None:
+    settings = load(**environ)
+
+    assert settings.bot_id == bot_id
+    assert settings.sandbox is not None and settings.sandbox.bot_id == bot_id
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "expected"),
+    [
+        ("SANDBOX_API_TOKEN", "short-token", "SANDBOX_API_TOKEN is too short (11 characters)"),
+        ("SANDBOX_API_TOKEN", "long enough but spaces", "SANDBOX_API_TOKEN may hold only"),
+        ("SANDBOX_APP_ID", "no spaces please", "SANDBOX_APP_ID='no spaces please' is malformed"),
+        ("SANDBOX_BOT_ID", "a bot", "SANDBOX_BOT_ID='a bot' is malformed"),
+        ("SANDBOX_SESSION_KEY_TTL", "0", "SANDBOX_SESSION_KEY_TTL=0 is out of range"),
+        ("SANDBOX_SESSION_KEY_TTL", "1.5", "SANDBOX_SESSION_KEY_TTL='1.5' is not a whole number"),
+    ],
+)
+def test_sandbox_values_are_checked(name: str, value: str, expected: str) -> None:
+    problem = the_problem(**{name: value})
+
+    assert problem.startswith(expected)
+    if name == "SANDBOX_API_TOKEN":
+        assert value not in problem
+
+
+def test_sandbox_variables_are_ignored_with_sendbird_credentials() -> None:
+    settings = load(**SENDBIRD, SANDBOX_PORT="not a port", SANDBOX_API_TOKEN="short")
+
+    assert settings.mode == "sendbird"
+    assert settings.sandbox is None
+
+
+def test_config_does_not_import_the_sandbox_package() -> None:
+    code = (
+        "import sys, sample_app.config as c; c.load_settings(environ={}, env_file=None); "
+        "print([m for m in sys.modules if m.startswith('sample_app.sandbox')])"
+    )
+    result = subprocess.run(  # noqa: S603 - this interpreter, fixed code
+        [sys.executable, "-c", code],
+        cwd=PROJECT_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "[]"
 
 
 # ----------------------------------------------------------------- sendbird mode
@@ -445,7 +523,7 @@ def test_secret_equality() -> None:
 
 
 def test_secret_equality_with_non_ascii_values() -> None:
-    # SANDBOX_API_TOKEN is not validated, so a non-ASCII value can reach a Secret.
+    # Secrets compare their UTF-8 bytes, so any text works.
     assert Secret("clé-du-bac-à-sable") == Secret("clé-du-bac-à-sable")
 
 

@@ -10,11 +10,12 @@ from __future__ import annotations
 import asyncio
 from collections import Counter
 from collections.abc import AsyncIterator, Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 import pytest
 import pytest_asyncio
 
+from sample_app.identity import SendbirdIdentity
 from sample_app.sendbird_api import (
     RetryPolicy,
     SendbirdAuthError,
@@ -25,10 +26,10 @@ from sample_app.sendbird_api import (
 )
 from sample_app.session_tokens import (
     IssuedSessionToken,
-    SendbirdIdentity,
     SendbirdTokenIssuer,
     SessionTokenService,
 )
+from tests.clock import START, FakeClock
 from tests.sendbird_api.scripted_server import (
     API_TOKEN,
     FakeSendbird,
@@ -37,7 +38,6 @@ from tests.sendbird_api.scripted_server import (
     sendbird_error,
 )
 
-START = datetime(2026, 3, 1, 12, 0, 0, tzinfo=UTC)
 TTL = timedelta(minutes=30)
 MARGIN = timedelta(minutes=2)
 ALICE = SendbirdIdentity("sample-1", "Alice")
@@ -48,19 +48,6 @@ CREATE_USER = "POST /v3/users"
 UPDATE_USER = "PUT /v3/users/{user_id}"
 ISSUE = "POST /v3/users/{user_id}/token"
 REVOKE = "DELETE /v3/users/{user_id}/token"
-
-
-class FakeClock:
-    """A settable clock (aware UTC)."""
-
-    def __init__(self, now: datetime = START) -> None:
-        self.now = now
-
-    def __call__(self) -> datetime:
-        return self.now
-
-    def advance(self, delta: timedelta) -> None:
-        self.now += delta
 
 
 class Sendbird:
@@ -117,7 +104,6 @@ def service(sendbird: Sendbird, clock: FakeClock) -> SessionTokenService:
 # ------------------------------------------------------------- basics
 
 
-@pytest.mark.asyncio
 async def test_first_call_creates_the_user_and_issues_a_token(
     sendbird: Sendbird, service: SessionTokenService
 ) -> None:
@@ -132,23 +118,22 @@ async def test_first_call_creates_the_user_and_issues_a_token(
     assert stats.calls_by_endpoint == {GET_USER: 1, CREATE_USER: 1, ISSUE: 1}
 
 
-@pytest.mark.asyncio
 async def test_token_is_reused_within_the_margin(
     sendbird: Sendbird, service: SessionTokenService, clock: FakeClock
 ) -> None:
     first = await service.token_for(ALICE)
-    clock.advance(TTL - MARGIN - timedelta(seconds=1))  # 1 s before the refresh point
+    clock.advance(seconds=(TTL - MARGIN).total_seconds() - 1)  # 1 s before the refresh point
     assert await service.token_for(ALICE) is first
     assert sendbird.count("POST", "/token") == 1
     assert service.stats.reused == 1
 
 
-@pytest.mark.asyncio
 async def test_token_is_renewed_once_inside_the_margin(
     sendbird: Sendbird, service: SessionTokenService, clock: FakeClock
 ) -> None:
     first = await service.token_for(ALICE)
-    clock.advance(TTL - MARGIN)  # exactly at the refresh point: no longer "fresh"
+    # Exactly at the refresh point: no longer "fresh".
+    clock.advance(seconds=(TTL - MARGIN).total_seconds())
     second = await service.token_for(ALICE)
     assert second.token != first.token
     assert second.expires_at == clock.now + TTL
@@ -157,7 +142,6 @@ async def test_token_is_renewed_once_inside_the_margin(
     assert await service.token_for(ALICE) is second
 
 
-@pytest.mark.asyncio
 async def test_force_new_skips_a_fresh_cached_token(
     sendbird: Sendbird, service: SessionTokenService
 ) -> None:
@@ -168,7 +152,6 @@ async def test_force_new_skips_a_fresh_cached_token(
     assert sendbird.count("POST", "/token") == 2
 
 
-@pytest.mark.asyncio
 async def test_existing_user_is_not_recreated(
     sendbird: Sendbird, service: SessionTokenService
 ) -> None:
@@ -177,7 +160,6 @@ async def test_existing_user_is_not_recreated(
     assert sendbird.client.call_counts == {GET_USER: 1, ISSUE: 1}
 
 
-@pytest.mark.asyncio
 async def test_ensure_user_happens_once_per_user(
     sendbird: Sendbird, service: SessionTokenService
 ) -> None:
@@ -186,7 +168,6 @@ async def test_ensure_user_happens_once_per_user(
     assert sendbird.client.call_counts == {GET_USER: 1, CREATE_USER: 1, ISSUE: 3}
 
 
-@pytest.mark.asyncio
 async def test_nickname_change_updates_the_user(
     sendbird: Sendbird, service: SessionTokenService
 ) -> None:
@@ -202,7 +183,6 @@ async def test_nickname_change_updates_the_user(
     assert sendbird.count("PUT", "/sample-1") == 1  # no second update
 
 
-@pytest.mark.asyncio
 async def test_existing_user_with_another_nickname_is_updated(
     sendbird: Sendbird, service: SessionTokenService
 ) -> None:
@@ -212,7 +192,6 @@ async def test_existing_user_with_another_nickname_is_updated(
     assert sendbird.client.call_counts == {GET_USER: 1, UPDATE_USER: 1, ISSUE: 1}
 
 
-@pytest.mark.asyncio
 async def test_different_users_do_not_share_tokens(
     sendbird: Sendbird, service: SessionTokenService
 ) -> None:
@@ -229,7 +208,6 @@ async def test_different_users_do_not_share_tokens(
 # --------------------------------------------------------- concurrency
 
 
-@pytest.mark.asyncio
 async def test_hundred_concurrent_callers_share_one_issuance(
     sendbird: Sendbird, service: SessionTokenService
 ) -> None:
@@ -242,7 +220,6 @@ async def test_hundred_concurrent_callers_share_one_issuance(
     assert service.stats.shared == 99
 
 
-@pytest.mark.asyncio
 async def test_concurrent_force_new_callers_also_share_one_issuance(
     sendbird: Sendbird, service: SessionTokenService
 ) -> None:
@@ -252,7 +229,6 @@ async def test_concurrent_force_new_callers_also_share_one_issuance(
     assert sendbird.count("POST", "/token") == 2
 
 
-@pytest.mark.asyncio
 async def test_failure_reaches_every_waiter_and_is_not_cached(
     sendbird: Sendbird, service: SessionTokenService
 ) -> None:
@@ -270,7 +246,6 @@ async def test_failure_reaches_every_waiter_and_is_not_cached(
     assert service.stats.issued == 1
 
 
-@pytest.mark.asyncio
 async def test_user_deleted_at_sendbird_is_created_again(
     sendbird: Sendbird, service: SessionTokenService
 ) -> None:
@@ -286,7 +261,6 @@ async def test_user_deleted_at_sendbird_is_created_again(
     assert sendbird.client.call_counts[ISSUE] == 3  # the first, the refused, the retry
 
 
-@pytest.mark.asyncio
 async def test_failed_user_setup_is_retried_on_the_next_call(
     sendbird: Sendbird, service: SessionTokenService
 ) -> None:
@@ -297,7 +271,6 @@ async def test_failed_user_setup_is_retried_on_the_next_call(
     assert sendbird.count("GET", "/sample-1") == 3
 
 
-@pytest.mark.asyncio
 async def test_cancelling_one_waiter_does_not_cancel_the_others(
     sendbird: Sendbird, service: SessionTokenService
 ) -> None:
@@ -316,7 +289,6 @@ async def test_cancelling_one_waiter_does_not_cancel_the_others(
 # ------------------------------------------------------------ revocation
 
 
-@pytest.mark.asyncio
 async def test_revoke_calls_sendbird_and_forgets_the_cache(
     sendbird: Sendbird, service: SessionTokenService
 ) -> None:
@@ -330,7 +302,6 @@ async def test_revoke_calls_sendbird_and_forgets_the_cache(
     assert service.stats.calls_by_endpoint[REVOKE] == 1
 
 
-@pytest.mark.asyncio
 async def test_revoking_an_unknown_user_is_not_an_error(
     sendbird: Sendbird, service: SessionTokenService
 ) -> None:
@@ -338,7 +309,6 @@ async def test_revoking_an_unknown_user_is_not_an_error(
     assert sendbird.count("DELETE", "/never-seen/token") == 1
 
 
-@pytest.mark.asyncio
 async def test_revoke_failure_propagates_but_the_cache_is_gone(
     sendbird: Sendbird, service: SessionTokenService
 ) -> None:
@@ -389,7 +359,6 @@ def test_sendbird_client_and_fake_satisfy_the_protocol() -> None:
         assert callable(getattr(issuer, name))
 
 
-@pytest.mark.asyncio
 async def test_revoke_during_issuance_does_not_refill_the_cache() -> None:
     issuer = FakeIssuer()
     service = SessionTokenService(issuer, clock=FakeClock())
@@ -419,7 +388,6 @@ def test_invalid_ttl_and_margin_are_rejected(ttl: timedelta, margin: timedelta) 
         SessionTokenService(FakeIssuer(), ttl=ttl, refresh_margin=margin)
 
 
-@pytest.mark.asyncio
 async def test_a_naive_clock_is_rejected() -> None:
     service = SessionTokenService(FakeIssuer(), clock=lambda: datetime(2026, 3, 1))
     with pytest.raises(ValueError, match="timezone-aware"):
@@ -441,7 +409,6 @@ def test_issued_token_repr_and_helpers() -> None:
     assert token.expires_at_ms == 1772368200000
 
 
-@pytest.mark.asyncio
 async def test_forget_drops_the_cached_token() -> None:
     issuer = FakeIssuer()
     service = SessionTokenService(issuer, clock=FakeClock())

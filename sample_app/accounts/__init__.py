@@ -1,13 +1,18 @@
-"""The app's own accounts: registration, sign-in sessions and the sign-in rate limit.
+"""The app's own accounts: registration, sign-in tokens and the sign-in rate limit.
 
-This package decides *who* is signed in; the Sendbird side (session tokens for the chat
-widget) is derived from the `AccountView` it returns and never from anything the browser
-claims. It has no Reflex dependency, so it can be tested and reused on its own:
+This package decides *who* is signed in. Its bearer credential is the *sign-in token*;
+"session token" always means Sendbird's, which the app derives from the `AccountView`
+returned here and never from anything the browser claims. The package has no Reflex
+dependency, so it can be tested and reused on its own. Its modules:
 
-* `models`: the tables (`Account`, `AuthSession`, `SignInAttempt`) and `AccountView`,
+* `models`: the tables (`Account`, `SignInSession`, `SignInAttempt`) and `AccountView`,
   the only account shape the UI layer should hold (it has no password hash).
+* `errors`: the errors shown to the user (`AccountError` and its subclasses) and their
+  fixed messages.
 * `passwords`: argon2id hashing with injectable cost, and the password policy.
 * `validation`: username / display name / profile URL normalisation and messages.
+* `rate_limit`: `RateLimit` (the numbers) and `SignInRateLimiter`, which counts failed
+  sign-ins in the `sign_in_attempts` table.
 * `service`: `AccountService`, the operations the UI calls.
 * `database`: engines and the Alembic migrations (`upgrade_database`), kept apart from
   Reflex's own migration history.
@@ -19,7 +24,8 @@ Typical wiring::
     upgrade_database(engine)
     accounts = AccountService(engine)
     signed_in = accounts.sign_in("alice", "sendbird-demo-2026", client_ip)
-    account = accounts.resolve_session(signed_in.session_token)
+    account = accounts.resolve_sign_in(signed_in.sign_in_token)
+    accounts.sign_out(signed_in.sign_in_token)
 """
 
 from sample_app.accounts.database import (
@@ -28,26 +34,22 @@ from sample_app.accounts.database import (
     head_revision,
     upgrade_database,
 )
-from sample_app.accounts.models import Account, AccountView, AuthSession, SignInAttempt
-from sample_app.accounts.passwords import (
-    Argon2Hasher,
-    PasswordCheck,
-    check_password_strength,
-    hash_password,
-    needs_rehash,
-    verify_password,
-)
-from sample_app.accounts.service import (
-    DEFAULT_SESSION_TTL,
+from sample_app.accounts.errors import (
     AccountError,
-    AccountService,
     AccountValidationError,
-    PruneCounts,
-    RateLimit,
     RegistrationError,
-    SignedIn,
     SignInError,
     TooManyAttemptsError,
+)
+from sample_app.accounts.models import Account, AccountView, SignInAttempt, SignInSession
+from sample_app.accounts.passwords import Argon2Hasher, PasswordCheck, check_password_strength
+from sample_app.accounts.rate_limit import RateLimit, SignInRateLimiter
+from sample_app.accounts.service import (
+    DEFAULT_SESSION_TTL,
+    AccountService,
+    PruneCounts,
+    SignedIn,
+    hash_sign_in_token,
     utc_now,
 )
 from sample_app.accounts.validation import (
@@ -65,26 +67,25 @@ __all__ = [
     "AccountValidationError",
     "AccountView",
     "Argon2Hasher",
-    "AuthSession",
     "PasswordCheck",
     "PruneCounts",
     "RateLimit",
     "RegistrationError",
     "SignInAttempt",
     "SignInError",
+    "SignInRateLimiter",
+    "SignInSession",
     "SignedIn",
     "TooManyAttemptsError",
     "check_password_strength",
     "create_engine_for",
     "current_revision",
-    "hash_password",
+    "hash_sign_in_token",
     "head_revision",
-    "needs_rehash",
     "normalize_username",
     "upgrade_database",
     "utc_now",
     "validate_display_name",
     "validate_profile_url",
     "validate_username",
-    "verify_password",
 ]

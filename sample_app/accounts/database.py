@@ -135,7 +135,9 @@ def upgrade_database(url_or_engine: str | sa.URL | Engine, revision: str = "head
         The revision the database is at afterwards.
     """
     owns_engine = not isinstance(url_or_engine, Engine)
-    engine = create_engine_for(url_or_engine) if owns_engine else url_or_engine
+    engine = (
+        url_or_engine if isinstance(url_or_engine, Engine) else create_engine_for(url_or_engine)
+    )
     target = head_revision() if revision == "head" else revision
     try:
         if current_revision(engine) != target:

@@ -5,8 +5,10 @@ Three tables, all created by the hand-written migration in `migrations/versions/
 * `accounts`: who can sign in. The username is stored normalised (NFKC, lower-case) so
   `Alice`, `ALICE` and full-width `Alice` are one account, enforced by a unique index rather
   than by hoping every code path normalises the same way.
-* `auth_sessions`: one row per sign-in. Only the SHA-256 of the opaque session token is
-  stored, so a leaked database (or backup) cannot be replayed as live sessions.
+* `auth_sessions` (model `SignInSession`): one row per sign-in. Only the SHA-256 of the
+  opaque sign-in token is stored, so a leaked database (or backup) cannot be replayed as
+  live sign-ins. (The table kept its first name; "session token" in this app means the
+  Sendbird one.)
 * `sign_in_attempts`: failed and successful sign-ins, kept for the rate-limit window. The
   limit lives in the database, not in process memory, so it survives restarts and is
   shared by every worker process.
@@ -39,8 +41,8 @@ __all__ = [
     "Account",
     "AccountView",
     "AccountsTable",
-    "AuthSession",
     "SignInAttempt",
+    "SignInSession",
     "UTCDateTime",
     "accounts_metadata",
 ]
@@ -135,7 +137,7 @@ class Account(AccountsTable, table=True):
         max_length=PASSWORD_HASH_MAX_LENGTH, nullable=False, exclude=True, repr=False
     )
     created_at: datetime = Field(sa_type=UTCDateTime, nullable=False)
-    # Set to disable the account: its sessions stop resolving and it cannot sign in.
+    # Set to disable the account: its sign-in tokens stop resolving and it cannot sign in.
     disabled_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
 
     def public(self) -> AccountView:
@@ -175,11 +177,11 @@ class Account(AccountsTable, table=True):
         return super().model_dump_json(exclude=exclude, **kwargs)
 
 
-class AuthSession(AccountsTable, table=True):
-    """One sign-in of one account: a revocable, expiring bearer session.
+class SignInSession(AccountsTable, table=True):
+    """One sign-in of one account: a revocable, expiring sign-in session.
 
-    The browser holds the opaque token; the database holds only its SHA-256, found by an
-    indexed equality lookup (so no timing-sensitive string comparison is involved).
+    The browser holds the opaque sign-in token; the database holds only its SHA-256, found
+    by an indexed equality lookup (so no timing-sensitive string comparison is involved).
     """
 
     __tablename__ = "auth_sessions"

@@ -2,25 +2,25 @@
 
 Why argon2id (through argon2-cffi):
 
-* It won the Password Hashing Competition (2015) and is OWASP's first choice for password
-  storage; argon2-cffi is maintained and wraps the reference C implementation.
+* It is a modern password hash designed for exactly this job; argon2-cffi is maintained
+  and wraps the reference C implementation.
 * It is memory-hard: each guess needs its own block of memory (64 MiB with the default
   profile), which makes GPU and ASIC cracking far more expensive than with CPU-only hashes.
 * bcrypt, the usual alternative, silently ignores everything after the 72nd byte of a
   password, so long passphrases lose strength; argon2 uses the whole input.
 
 Costs are parameters, not constants. `Argon2Hasher()` uses argon2-cffi's recommended
-profile (RFC 9106 "low memory", about 50-100 ms per hash); tests pass
+profile (`argon2.profiles.RFC_9106_LOW_MEMORY`, about 50-100 ms per hash); tests pass
 `argon2.profiles.CHEAPEST` so the suite stays fast. Every hash records its own parameters,
 so hashes made with other costs still verify, and `PasswordCheck.needs_rehash` says when a
 stored hash should be replaced by one made with the current parameters.
 
-Passwords are NFKC-normalised before hashing and verifying (as NIST SP 800-63B suggests),
-so the same password typed on keyboards that produce different Unicode forms matches.
+Passwords are NFKC-normalised before hashing and verifying, so the same password typed on
+keyboards that produce different Unicode forms matches.
 
-The policy (`check_password_strength`) follows NIST's advice too: length matters, and
-known-bad passwords are refused, but no "one upper-case letter and one symbol" rules, which
-mostly produce `Password1!`.
+The policy (`check_password_strength`): length matters, and known-bad passwords are
+refused, but there are no "one upper-case letter and one symbol" rules, which mostly
+produce `Password1!`.
 """
 
 from __future__ import annotations
@@ -39,10 +39,7 @@ __all__ = [
     "Argon2Hasher",
     "PasswordCheck",
     "check_password_strength",
-    "hash_password",
-    "needs_rehash",
     "normalize_password",
-    "verify_password",
 ]
 
 MIN_PASSWORD_LENGTH = 10
@@ -168,14 +165,10 @@ class Argon2Hasher:
     """
 
     def __init__(self, parameters: argon2.Parameters | None = None) -> None:
-        self._parameters = parameters or argon2.profiles.RFC_9106_LOW_MEMORY
-        self._hasher = argon2.PasswordHasher.from_parameters(self._parameters)
+        self._hasher = argon2.PasswordHasher.from_parameters(
+            parameters or argon2.profiles.RFC_9106_LOW_MEMORY
+        )
         self._dummy_hash: str | None = None
-
-    @property
-    def parameters(self) -> argon2.Parameters:
-        """The parameters new hashes are made with."""
-        return self._parameters
 
     def hash_password(self, password: str) -> str:
         """Return an argon2id hash of `password` (with a fresh random salt)."""
@@ -213,37 +206,3 @@ class Argon2Hasher:
         if self._dummy_hash is None:
             self._dummy_hash = self.hash_password(secrets.token_urlsafe(16))
         self.verify_password(self._dummy_hash, password)
-
-
-_default_hasher: Argon2Hasher | None = None
-
-
-def _hasher_or_default(hasher: Argon2Hasher | None) -> Argon2Hasher:
-    global _default_hasher
-    if hasher is not None:
-        return hasher
-    if _default_hasher is None:
-        _default_hasher = Argon2Hasher()
-    return _default_hasher
-
-
-def hash_password(password: str, *, hasher: Argon2Hasher | None = None) -> str:
-    """Hash `password` with `hasher` (default: argon2-cffi's recommended profile)."""
-    return _hasher_or_default(hasher).hash_password(password)
-
-
-def verify_password(
-    password_hash: str, password: str, *, hasher: Argon2Hasher | None = None
-) -> PasswordCheck:
-    """Check `password` against `password_hash`.
-
-    Returns:
-        A `PasswordCheck`, truthy exactly when the password matches; its `needs_rehash`
-        flags a hash that should be replaced by `hash_password(password)`.
-    """
-    return _hasher_or_default(hasher).verify_password(password_hash, password)
-
-
-def needs_rehash(password_hash: str, *, hasher: Argon2Hasher | None = None) -> bool:
-    """Whether `password_hash` was made with other parameters than `hasher`'s."""
-    return _hasher_or_default(hasher).needs_rehash(password_hash)

@@ -4,9 +4,11 @@ Usage::
 
     python -m sample_app.accounts.seed [--db-url URL]
 
-The database URL defaults to `REFLEX_DB_URL`, else `sqlite:///reflex.db` (the same rule
-as `rxconfig.py`; a relative SQLite path is relative to the current directory, so run it
-from the repository root like `reflex run`). The schema is migrated first.
+It reads the repository's `.env` first, like `rxconfig.py` does, without overriding
+variables that are already set in the environment. The database URL defaults to
+`REFLEX_DB_URL`, else `sqlite:///reflex.db` (the same rule as `rxconfig.py`; a relative
+SQLite path is relative to the current directory, so run it from the repository root like
+`reflex run`). The schema is migrated first.
 
 Demo accounts (password from `DEMO_PASSWORD`, else `sendbird-demo-2026`):
 
@@ -35,9 +37,11 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
 from sample_app.accounts.database import create_engine_for, upgrade_database
+from sample_app.accounts.errors import RegistrationError
 from sample_app.accounts.models import Account
 from sample_app.accounts.passwords import Argon2Hasher, check_password_strength
-from sample_app.accounts.service import AccountService, RegistrationError
+from sample_app.accounts.service import AccountService
+from sample_app.config import ENV_FILE, load_env_file
 
 __all__ = [
     "DEFAULT_DB_URL",
@@ -133,7 +137,12 @@ def _find(engine: Engine, username: str) -> Account | None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Migrate the database and create the demo accounts; print what happened."""
+    """Read `.env`, migrate the database and create the demo accounts; print what happened.
+
+    `.env` (`ENV_FILE`) never overrides a variable that is already set, so the real
+    environment wins over it.
+    """
+    load_env_file(ENV_FILE)
     parser = argparse.ArgumentParser(
         prog="python -m sample_app.accounts.seed",
         description="Create the demo accounts (alice, bob) if they do not exist yet.",

@@ -36,8 +36,9 @@ _STEPS: list[tuple[str, str, str]] = [
     (
         "Callbacks reach the app",
         "onSessionRefreshed, onSessionError and onSessionClosed update the panel; signing "
-        "out revokes every token, clears the widget's cache and unmounts it.",
-        "ChatSessionState.session_* · sign_out",
+        "out ends the sign-in, then revokes every session token, clears the widget's cache "
+        "and unmounts it.",
+        "ChatSessionState.session_* · AuthState.sign_out",
     ),
 ]
 

@@ -110,9 +110,7 @@ def session_panel() -> rx.Component:
                 rx.button(
                     "Reconnect",
                     on_click=state.reconnect,
-                    disabled=state.widget_visible
-                    & (state.status_tone != "gray")
-                    & (state.status_tone != "red"),
+                    disabled=~state.reconnect_offered,
                     size="2",
                 ),
                 rx.button(

@@ -7,6 +7,7 @@ from sample_app.components.chat_ai_widget import chat_ai_widget
 from sample_app.components.how_it_works import how_it_works
 from sample_app.components.layout import page_frame, sandbox_notice
 from sample_app.components.session_panel import session_panel
+from sample_app.state.auth import AuthState
 from sample_app.state.chat_session import ChatSessionState
 
 
@@ -21,8 +22,8 @@ def widget() -> rx.Component:
             user_id=state.sendbird_user_id,
             session_token=state.session_token,
             user_nick_name=state.nickname,
-            api_host=state.api_host,
-            ws_host=state.ws_host,
+            api_host=state.widget_api_host,
+            ws_host=state.widget_ws_host,
             auto_open=True,
             enable_emoji_feedback=True,
             enable_widget_expand_button=True,
@@ -41,7 +42,14 @@ def account_menu() -> rx.Component:
     """Who is signed in, and the way out."""
     return rx.hstack(
         rx.text("Signed in as ", rx.text.strong(ChatSessionState.display_name), size="2"),
-        rx.button("Sign out", on_click=ChatSessionState.sign_out, variant="outline", size="2"),
+        rx.button("Sign out", on_click=AuthState.sign_out, variant="outline", size="2"),
+        rx.button(
+            "Sign out everywhere",
+            on_click=AuthState.sign_out_everywhere,
+            variant="ghost",
+            size="2",
+            title="End every sign-in of this account, in all browsers",
+        ),
         align="center",
     )
 

@@ -2,6 +2,10 @@
 
 One frozen dataclass holds every knob, so the same values drive the embedded server used by
 tests, the lifespan task inside the Reflex backend and the ``python -m sample_app.sandbox`` CLI.
+Its defaults (app id, bot id, bot nickname, session-key lifetime) are the constants of
+:mod:`sample_app.config`, where the ``SANDBOX_*`` variables are read as well
+(:func:`sample_app.config.read_sandbox_settings`); :meth:`SandboxConfig.from_settings` turns
+what that function returns into a configuration.
 """
 
 from __future__ import annotations
@@ -9,6 +13,14 @@ from __future__ import annotations
 import dataclasses
 import secrets
 from dataclasses import dataclass, field
+
+from sample_app.config import (
+    DEFAULT_SANDBOX_SESSION_KEY_TTL_SECONDS,
+    SANDBOX_APP_ID,
+    SANDBOX_BOT_ID,
+    SANDBOX_BOT_NICKNAME,
+    SandboxSettings,
+)
 
 SEVEN_DAYS_SECONDS = 7 * 24 * 3600
 
@@ -27,7 +39,10 @@ class SandboxConfig:
             channel the widget creates.
         bot_nickname: Display name of the bot.
         db_path: SQLite file that keeps users, channels and messages across restarts, or
-            ``":memory:"`` for throw-away instances.
+            ``":memory:"`` for throw-away instances. The default is ``":memory:"`` so that a
+            bare ``SandboxConfig()`` (tests, scripts) writes nothing; the embedded and the
+            standalone sandbox use ``SANDBOX_DB_PATH`` (default ``.sandbox/sandbox.db`` in
+            the project) through :meth:`from_settings`.
         session_key_ttl: Lifetime of a WebSocket session key in seconds. When it runs out the
             socket receives ``EXPR{"reason":400309}`` and the SDK refreshes the key.
         default_token_ttl: Lifetime in seconds of a session token issued without
@@ -46,12 +61,12 @@ class SandboxConfig:
         widget_auto_open: Value of ``bot_style.auto_open`` in the widget settings.
     """
 
-    app_id: str = "SANDBOX-APP"
+    app_id: str = SANDBOX_APP_ID
     api_token: str = field(default_factory=lambda: secrets.token_urlsafe(24))
-    bot_id: str = "sandbox_bot"
-    bot_nickname: str = "Sandbox Bot"
+    bot_id: str = SANDBOX_BOT_ID
+    bot_nickname: str = SANDBOX_BOT_NICKNAME
     db_path: str = ":memory:"
-    session_key_ttl: float = 3600.0
+    session_key_ttl: float = float(DEFAULT_SANDBOX_SESSION_KEY_TTL_SECONDS)
     default_token_ttl: float = float(SEVEN_DAYS_SECONDS)
     public_url: str | None = None
     bot_typing_delay: float = 0.05
@@ -71,6 +86,34 @@ class SandboxConfig:
             raise ValueError("session_key_ttl and default_token_ttl must be positive")
         if self.ws_max_payload < 1024:
             raise ValueError("ws_max_payload must be at least 1024 bytes")
+
+    @classmethod
+    def from_settings(cls, settings: SandboxSettings, **changes: object) -> SandboxConfig:
+        """The configuration described by ``SANDBOX_*`` settings (embedded or standalone).
+
+        Args:
+            settings: What :func:`sample_app.config.read_sandbox_settings` read, or
+                ``Settings.sandbox`` (whose API token is always set).
+            **changes: Fields to set differently (for example, command-line options).
+
+        Raises:
+            ValueError: ``settings`` has no API token and ``changes`` gives none, or a value
+                is out of range.
+        """
+        values: dict[str, object] = {
+            "app_id": settings.app_id,
+            "bot_id": settings.bot_id,
+            "bot_nickname": settings.bot_nickname,
+            "db_path": str(settings.db_path),
+            "session_key_ttl": settings.session_key_ttl,
+            "public_url": settings.public_url if settings.public_url_is_set else None,
+        }
+        if settings.api_token is not None:
+            values["api_token"] = settings.api_token.reveal()
+        values.update(changes)
+        if not values.get("api_token"):
+            raise ValueError("the sandbox needs an API token (SANDBOX_API_TOKEN)")
+        return cls(**values)  # type: ignore[arg-type]
 
     def replace(self, **changes: object) -> SandboxConfig:
         """Return a copy with some fields changed (handy for tests)."""

@@ -1,8 +1,9 @@
 """Control surface under ``/__sandbox__/``: reset, session expiry, faults, inspection.
 
-Tests, the benchmark and the demo page drive the unhappy paths through these routes. They are
-protected by the same ``Api-Token`` as the Platform API because the sandbox may be reachable
-from browsers on a demo site; only ``/__sandbox__/health`` is open.
+Tests, the benchmark and the demo page drive the unhappy paths through these routes, with the
+clients of :mod:`.control_client`. They are protected by the same ``Api-Token`` as the
+Platform API because the sandbox may be reachable from browsers on a demo site; only
+``/__sandbox__/health`` is open.
 """
 
 from __future__ import annotations
@@ -13,10 +14,11 @@ from typing import Any
 from starlette.responses import Response
 
 from .context import SandboxContext
+from .control_client import CONTROL_PREFIX
 from .httputil import ApiError, ApiRequest, RouteSpec, json_response, now_ms, route
 from .platform_api import check_api_token
 
-PREFIX = "/__sandbox__"
+PREFIX = CONTROL_PREFIX
 MAX_OUTAGE_SECONDS = 3600.0
 
 

@@ -1,7 +1,7 @@
 """Session tokens and session keys: issuing, checking and the error each failure maps to.
 
 The two credentials of a Sendbird chat session behave differently and the SDK reacts to each
-failure code in its own way (sendbird-notes.md §2.3), so the mapping lives in one place:
+failure code in its own way, so the mapping lives in one place:
 
 * session token (from ``POST /v3/users/{id}/token``): expired or unknown → 400302
   (the SDK asks ``onSessionTokenRequired`` for a new one), revoked → 400310 (session closed);

@@ -1,8 +1,7 @@
 """JSON shapes the widget's SDK (chat 4.14.1) and our server read.
 
-The shapes follow what widget 1.7.10 accepted in the recorded sessions
-(``protocol-logs/*.log``) and sendbird-notes.md §1.2/§3. They are shared by the REST routes and
-the WebSocket so that a message looks the same whether it arrives as a push or in a list.
+The shapes are those widget 1.7.10 accepts. They are shared by the REST routes and the
+WebSocket so that a message looks the same whether it arrives as a push or in a list.
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """The Sendbird Platform API routes our server calls: users and session tokens.
 
 Only the calls the reference app makes are emulated, with Sendbird's validation and error
-codes (sendbird-notes.md §1), because the point is to exercise the server's error handling:
+codes, because the point is to exercise the server's error handling:
 400201 for unknown users, 400202 for duplicates, 400105/400100/400111 for bad input and 400401
 for a wrong ``Api-Token`` (answered with HTTP 401 here).
 """

@@ -38,8 +38,8 @@ class SandboxAddress:
     Attributes:
         host: Bound host.
         port: Bound port (resolved when 0 was requested).
-        http_url: Base URL for REST calls, e.g. ``http://127.0.0.1:8765``.
-        ws_url: Base URL for the widget's ``wsHost``, e.g. ``ws://127.0.0.1:8765``.
+        http_url: Base URL for REST calls, e.g. ``http://127.0.0.1:8090``.
+        ws_url: Base URL for the widget's ``wsHost``, e.g. ``ws://127.0.0.1:8090``.
     """
 
     host: str

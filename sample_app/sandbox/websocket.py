@@ -1,4 +1,4 @@
-"""The chat WebSocket the widget's SDK connects to (sendbird-notes.md §3.3).
+"""The chat WebSocket the widget's SDK connects to.
 
 The credential travels as the WebSocket subprotocol: the URL-encoded JSON ``{"token": ...}`` on
 the first connect and ``{"auth": <session key>}`` on reconnects. Chrome drops the connection

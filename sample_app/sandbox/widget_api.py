@@ -1,6 +1,6 @@
-"""The REST calls the widget's SDK makes with its ``Session-Key`` (sendbird-notes.md §3.2).
+"""The REST calls the widget's SDK makes with its ``Session-Key``.
 
-Answers follow what widget 1.7.10 accepted in the recorded sessions. Two details matter:
+Answers have the shapes widget 1.7.10 accepts. Two details matter:
 ``GET /v3/sdk/group_channels/{url}`` must return a real channel with the bot as a member
 (``{}`` breaks the SDK's local cache), and a 400309/400302 error makes the SDK park the call,
 refresh its session and re-send it, so those codes are produced exactly where the real service

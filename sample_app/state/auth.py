@@ -1,10 +1,14 @@
-"""Who is signed in: the app's own accounts, resolved on the server for every handler.
+"""Who is signed in: sign-in, registration and sign-out, checked on the server every time.
 
-The browser keeps one opaque sign-in session token in localStorage (`auth_token`). It is
-a bearer secret of *our* app (not Sendbird's), revocable on the server, and expires. The
+The browser keeps one opaque *sign-in token* in localStorage (`sign_in_token`). It is a
+bearer secret of this app (not Sendbird's), revocable on the server, and it expires. The
 public vars below (`username`, `display_name`) only drive the UI: no handler trusts them.
-Every handler that touches Sendbird tokens calls `current_account()`, which resolves the
-session token against the database again. Page guards only redirect; they protect nothing.
+Every handler that touches Sendbird session tokens calls `_check_sign_in()`, which resolves
+the sign-in token against the database again. Page guards only redirect; they protect
+nothing.
+
+Sign-out lives here, next to sign-in. It ends the sign-in first (so no token request of
+this browser passes the check any more), then the chat's Sendbird session.
 """
 
 from __future__ import annotations
@@ -12,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from typing import Any
 
 import reflex as rx
@@ -24,16 +29,33 @@ from sample_app.accounts import (
     SignInError,
     TooManyAttemptsError,
 )
+from sample_app.identity import SendbirdIdentity, sendbird_identity
 from sample_app.services import get_services
 
 logger = logging.getLogger(__name__)
+
+# The localStorage key of the sign-in token (shared by the browser's tabs).
+SIGN_IN_TOKEN_STORAGE_KEY = "sample_app_sign_in_token"  # noqa: S105 - a key name, not a secret
+
+
+@dataclass(frozen=True)
+class SignedInUser:
+    """An account whose sign-in token the server has just checked, and its Sendbird identity."""
+
+    account: AccountView
+    identity: SendbirdIdentity
+
+
+def signed_in_user(account: AccountView) -> SignedInUser:
+    """Pair an account with the Sendbird identity this deployment derives for it."""
+    return SignedInUser(account, sendbird_identity(account, get_services().settings.user_id_prefix))
 
 
 class AuthState(rx.State):
     """The signed-in account of this browser tab, and the sign-in / register forms."""
 
-    # Our own opaque sign-in session token; shared by the browser's tabs, revocable.
-    auth_token: str = rx.LocalStorage("", name="sample_app_session", sync=True)
+    # Our own opaque sign-in token; shared by the browser's tabs, revocable.
+    sign_in_token: str = rx.LocalStorage("", name=SIGN_IN_TOKEN_STORAGE_KEY, sync=True)
     # Display-only copy of the account (never used for decisions).
     username: str = ""
     display_name: str = ""
@@ -43,30 +65,36 @@ class AuthState(rx.State):
     # True while a form submission is being processed (disables the button).
     submitting: bool = False
 
-    async def current_account(self) -> AccountView | None:
-        """Resolve the browser's sign-in token on the server; None if absent or no longer valid.
+    # ---- helpers (private: the browser cannot call these) ----
 
-        An expired or revoked token is dropped from the browser as a side effect.
+    async def _check_sign_in(self) -> SignedInUser | None:
+        """Resolve this browser's sign-in token on the server.
+
+        Returns:
+            The signed-in user, or None when there is no token or it no longer resolves
+            (expired, revoked, account gone); a dead token is then dropped from the browser.
         """
-        if not self.auth_token:
-            self._forget_account()
-            return None
-        account = await asyncio.to_thread(get_services().accounts.resolve_session, self.auth_token)
+        token = self.sign_in_token
+        account = None
+        if token:
+            account = await asyncio.to_thread(get_services().accounts.resolve_sign_in, token)
         if account is None:
-            self.auth_token = ""
-            self._forget_account()
+            self._forget_sign_in()
             return None
         self.username = account.username
         self.display_name = account.display_name
-        return account
+        return signed_in_user(account)
 
     def _accept_sign_in(self, signed_in: SignedIn) -> None:
-        """Keep the new sign-in session token in the browser and show who signed in."""
-        self.auth_token = signed_in.session_token
+        """Keep the new sign-in token in the browser and show who signed in."""
+        self.sign_in_token = signed_in.sign_in_token
         self.username = signed_in.account.username
         self.display_name = signed_in.account.display_name
 
-    def _forget_account(self) -> None:
+    def _forget_sign_in(self) -> None:
+        """Drop the sign-in token from this browser, and the names shown for it."""
+        if self.sign_in_token:
+            self.sign_in_token = ""
         self.username = ""
         self.display_name = ""
 
@@ -74,22 +102,28 @@ class AuthState(rx.State):
         """What sign-in attempts are rate-limited by besides the username (the client IP)."""
         return self.router.session.client_ip or ""
 
+    def _clear_form(self) -> None:
+        self.form_error = ""
+        self.field_errors = {}
+
+    # ---- pages ----
+
     @rx.event
     async def redirect_if_signed_in(self) -> rx.event.EventSpec | None:
         """On the sign-in and register pages: go to the chat when already signed in."""
-        self.form_error = ""
-        self.field_errors = {}
-        if await self.current_account() is not None:
+        self._clear_form()
+        if await self._check_sign_in() is not None:
             return rx.redirect(routes.CHAT)
         return None
 
+    # ---- forms ----
+
     @rx.event
     async def sign_in(self, form_data: dict[str, Any]) -> AsyncIterator[rx.event.EventSpec | None]:
-        """Check the credentials on the server and keep the new sign-in session token."""
+        """Check the credentials on the server and keep the new sign-in token."""
         username = str(form_data.get("username", ""))
         password = str(form_data.get("password", ""))
-        self.form_error = ""
-        self.field_errors = {}
+        self._clear_form()
         if not username.strip() or not password:
             self.form_error = "Enter your username and password."
             return
@@ -99,12 +133,7 @@ class AuthState(rx.State):
             signed_in = await asyncio.to_thread(
                 get_services().accounts.sign_in, username, password, self._client_key()
             )
-        except TooManyAttemptsError as error:
-            self.form_error = (
-                "Too many failed sign-ins. Try again in "
-                f"{max(1, round(error.retry_after_seconds / 60))} minute(s)."
-            )
-        except SignInError as error:
+        except SignInError as error:  # TooManyAttemptsError included: its text says when
             self.form_error = str(error)
         else:
             self._accept_sign_in(signed_in)
@@ -120,8 +149,7 @@ class AuthState(rx.State):
         password = str(form_data.get("password", ""))
         confirm = str(form_data.get("confirm_password", ""))
         display_name = str(form_data.get("display_name", ""))
-        self.form_error = ""
-        self.field_errors = {}
+        self._clear_form()
         if password != confirm:
             self.field_errors = {"confirm_password": "The passwords do not match."}
             return
@@ -146,3 +174,39 @@ class AuthState(rx.State):
             yield rx.redirect(routes.CHAT)
         finally:
             self.submitting = False
+
+    # ---- sign-out ----
+
+    @rx.event
+    async def sign_out(self) -> AsyncIterator[rx.event.EventSpec | None]:
+        """End this browser's sign-in, then its Sendbird session, and go to sign-in."""
+        async for update in self._sign_out(everywhere=False):
+            yield update
+
+    @rx.event
+    async def sign_out_everywhere(self) -> AsyncIterator[rx.event.EventSpec | None]:
+        """End every sign-in of this account (all browsers), then its Sendbird session."""
+        async for update in self._sign_out(everywhere=True):
+            yield update
+
+    async def _sign_out(self, *, everywhere: bool) -> AsyncIterator[rx.event.EventSpec | None]:
+        # The chat state derives from this one, so it is imported here, not at the top.
+        from sample_app.state.chat_session import ChatSessionState
+
+        accounts = get_services().accounts
+        token = self.sign_in_token
+        account: AccountView | None = None
+        if token:
+            # An expired sign-in still names its account, whose Sendbird tokens may outlive it.
+            account = await asyncio.to_thread(accounts.sign_out, token)
+            if account is not None and everywhere:
+                await asyncio.to_thread(accounts.sign_out_everywhere, account.id)
+        self._forget_sign_in()
+        chat = await self.get_state(ChatSessionState)
+        user_id = signed_in_user(account).identity.user_id if account else ""
+        async for update in chat._end_sendbird_session(user_id, ending="signed out"):
+            yield update
+        chat._forget_chat()
+        if account is not None:
+            logger.info("account %s signed out%s", account.id, " everywhere" if everywhere else "")
+        yield rx.redirect(routes.SIGN_IN)

@@ -1,17 +1,18 @@
 """The widget's Sendbird session, driven from the server.
 
-The custom session handler of Sendbird's guide, done where the guide says it belongs:
+The widget's custom session handler, with every decision made on the server:
 
-1. `open_chat` (on page load): resolve the signed-in account, make sure its Sendbird user
+1. `open_chat` (on page load): check the sign-in, make sure the account's Sendbird user
    exists, issue the first session token. Only then is the widget rendered (the widget uses
    the app's session only when `userId`, `sessionToken` and `configureSession` are all set).
 2. `answer_token_request(request_id)`: the widget's `onSessionTokenRequired` arrives as
-   an event; the handler re-checks the account, issues a fresh token for *that* account's
+   an event; the handler re-checks the sign-in, issues a fresh token for *that* account's
    Sendbird user and answers through `token_reply` (the bridge resolves or rejects).
 3. `session_refreshed` / `session_error` / `session_closed`: the other callbacks, shown in
    the session panel's status and timeline.
-4. `reconnect`, `end_session`, `sign_out`: remount with a fresh token, or revoke every token
-   of the user, clear the widget's cache and unmount it.
+4. `reconnect`, `end_session`: remount with a fresh token, or revoke every token of the
+   user, clear the widget's cache and unmount it. Sign-out (in `auth.py`) ends the session
+   the same way.
 
 The Sendbird API token never enters this state: handlers reach Sendbird through
 `get_services()`. The session token does (the widget needs it) and is short-lived.
@@ -19,7 +20,6 @@ The Sendbird API token never enters this state: handlers reach Sendbird through
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
@@ -28,22 +28,25 @@ from typing import TypedDict
 import reflex as rx
 
 from sample_app import routes
-from sample_app.accounts import AccountView
 from sample_app.components.chat_ai_widget import (
     SessionErrorDetail,
     TokenReply,
     clear_widget_cache_script,
 )
-from sample_app.identity import sendbird_identity
+from sample_app.identity import SendbirdIdentity
 from sample_app.sendbird_api import SendbirdError
 from sample_app.services import get_services
-from sample_app.session_tokens import IssuedSessionToken, SendbirdIdentity
-from sample_app.state.auth import AuthState
+from sample_app.session_tokens import IssuedSessionToken
+from sample_app.state.auth import AuthState, SignedInUser
+from sample_app.state.session_phase import PHASE_DISPLAY, SessionPhase
 
 logger = logging.getLogger(__name__)
 
 MAX_TIMELINE_EVENTS = 50
+# Browser-sent text (error messages, island details) is cut to this many characters.
+MAX_REPORTED_TEXT = 300
 NO_REPLY: TokenReply = {"request_id": 0, "token": "", "error": ""}
+SIGNED_OUT_REPLY = "You are signed out; sign in again to continue chatting."
 
 
 class SessionEvent(TypedDict):
@@ -60,8 +63,8 @@ class ChatSessionState(AuthState):
     # Widget configuration (public by nature: the widget in the browser needs it).
     app_id: str = ""
     bot_id: str = ""
-    api_host: str = ""
-    ws_host: str = ""
+    widget_api_host: str = ""
+    widget_ws_host: str = ""
     on_sandbox: bool = False
     # The signed-in account's Sendbird identity, derived on the server.
     sendbird_user_id: str = ""
@@ -73,9 +76,8 @@ class ChatSessionState(AuthState):
     token_reply: TokenReply = NO_REPLY
     # Bumped to remount the widget (reconnect after the session closed).
     remount_key: int = 0
-    # What the session panel shows.
-    status: str = "Not started"
-    status_tone: str = "gray"
+    # What the session panel shows (`phase` is a SessionPhase value).
+    phase: str = SessionPhase.NOT_STARTED.value
     last_refresh_at: str = ""
     last_error: str = ""
     island_state: str = ""
@@ -83,225 +85,242 @@ class ChatSessionState(AuthState):
     # Whether the widget is rendered (a token exists and the session is not ended).
     widget_visible: bool = False
 
-    # ---- helpers (not events) ----
+    # ---- what the panel shows of the phase ----
+
+    @rx.var
+    def status(self) -> str:
+        """The phase as the panel's status text."""
+        return PHASE_DISPLAY[SessionPhase(self.phase)].label
+
+    @rx.var
+    def status_tone(self) -> str:
+        """The badge colour of the phase."""
+        return PHASE_DISPLAY[SessionPhase(self.phase)].tone
+
+    @rx.var
+    def reconnect_offered(self) -> bool:
+        """Whether Reconnect makes sense now (no widget, or its session is over or failed)."""
+        return not self.widget_visible or PHASE_DISPLAY[SessionPhase(self.phase)].offers_reconnect
+
+    # ---- helpers (private: the browser cannot call these) ----
 
     def _log(self, kind: str, detail: str = "") -> None:
         event: SessionEvent = {"at": _now_label(), "kind": kind, "detail": detail}
         self.timeline = [event, *self.timeline][:MAX_TIMELINE_EVENTS]
 
-    def _set_status(self, status: str, tone: str) -> None:
-        self.status = status
-        self.status_tone = tone
-
-    def _accept_token(self, issued: IssuedSessionToken) -> None:
-        self.session_token = issued.token
-        self.token_expires_at = issued.expires_at.isoformat()
+    def _set_phase(self, phase: SessionPhase) -> None:
+        self.phase = phase.value
 
     def _clear_session(self) -> None:
+        """Forget the token and unmount the widget (the panel's history stays)."""
         self.session_token = ""
         self.token_expires_at = ""
         self.token_reply = NO_REPLY
         self.widget_visible = False
         self.island_state = ""
 
-    async def _signed_in_identity(self) -> tuple[AccountView, SendbirdIdentity] | None:
-        """The account behind this tab's sign-in token, checked on the server, and its identity."""
-        account = await self.current_account()
-        if account is None:
-            return None
-        return account, sendbird_identity(account, get_services().settings.user_id_prefix)
+    def _forget_chat(self) -> None:
+        """Forget the account this tab chatted as (after sign-out): a clean panel."""
+        self._clear_session()
+        self.sendbird_user_id = ""
+        self.nickname = ""
+        self.last_error = ""
+        self.last_refresh_at = ""
+        self.timeline = []
+        self._set_phase(SessionPhase.NOT_STARTED)
 
-    async def _this_chats_identity(self) -> SendbirdIdentity | None:
-        """The signed-in identity, but only if it is the one this tab's widget was mounted for.
+    async def _this_chats_user(self) -> SignedInUser | None:
+        """The signed-in user, but only if it is the one this tab's widget was mounted for.
 
-        None when the tab is signed out, its sign-in session expired or was revoked, or
-        another account has taken over the browser since the widget mounted.
+        None when the tab is signed out, its sign-in expired or was revoked, or another
+        account has taken over the browser since the widget mounted.
         """
-        signed_in = await self._signed_in_identity()
-        if signed_in is None or signed_in[1].user_id != self.sendbird_user_id:
+        user = await self._check_sign_in()
+        if user is None or user.identity.user_id != self.sendbird_user_id:
             return None
-        return signed_in[1]
+        return user
+
+    async def _issue_token(
+        self, identity: SendbirdIdentity, *, force_new: bool, failed: SessionPhase, step: str
+    ) -> IssuedSessionToken | None:
+        """Issue (or reuse) a session token for `identity`, or show why it failed.
+
+        On success the token becomes the widget's; on a Sendbird error the panel shows the
+        error and the `failed` phase, and None is returned.
+        """
+        try:
+            issued = await get_services().tokens.token_for(identity, force_new=force_new)
+        except SendbirdError as error:
+            self.last_error = str(error)
+            self._set_phase(failed)
+            self._log("error", f"{step}: {error}")
+            return None
+        self.session_token = issued.token
+        self.token_expires_at = issued.expires_at.isoformat()
+        self._log("token issued", f"{step}, expires {issued.expires_at:%H:%M:%S} UTC")
+        return issued
+
+    async def _end_sendbird_session(
+        self, user_id: str, *, ending: str
+    ) -> AsyncIterator[rx.event.EventSpec | None]:
+        """Unmount the widget, revoke every token of `user_id`, and forget the widget's cache.
+
+        The widget goes first: revoked while mounted, it would report a closed session. With
+        no `user_id` (nobody to revoke for) only the browser side is cleared.
+        """
+        self._clear_session()
+        yield None  # push the unmount to the browser now
+        if user_id:
+            try:
+                await get_services().tokens.revoke(user_id)
+            except SendbirdError as error:
+                self.last_error = f"Revoking the Sendbird tokens failed: {error}"
+                self._log("error", self.last_error)
+            else:
+                self._log("tokens revoked", f"{ending}: DELETE /v3/users/{{id}}/token")
+        if self.app_id and self.bot_id:
+            yield rx.call_script(clear_widget_cache_script(self.app_id, self.bot_id))
 
     # ---- page load ----
 
     @rx.event
     async def open_chat(self) -> AsyncIterator[rx.event.EventSpec | None]:
         """Ensure the Sendbird user, issue the first token, then let the widget render."""
-        signed_in = await self._signed_in_identity()
-        if signed_in is None:
+        user = await self._check_sign_in()
+        if user is None:
             self._clear_session()
             yield rx.redirect(routes.SIGN_IN)
             return
-        _, identity = signed_in
-        services = get_services()
-        settings = services.settings
+        settings = get_services().settings
         self.app_id = settings.app_id
         self.bot_id = settings.bot_id
-        self.api_host = settings.widget_api_host
-        self.ws_host = settings.widget_ws_host
+        self.widget_api_host = settings.widget_api_host
+        self.widget_ws_host = settings.widget_ws_host
         self.on_sandbox = settings.is_sandbox
-        if identity.user_id != self.sendbird_user_id:
+        if user.identity.user_id != self.sendbird_user_id:
             # Another account in this tab than last time: start from a clean panel.
             self._clear_session()
             self.timeline = []
-        self.sendbird_user_id = identity.user_id
-        self.nickname = identity.nickname
+        self.sendbird_user_id = user.identity.user_id
+        self.nickname = user.identity.nickname
         self.last_error = ""
-        self._set_status("Issuing the first session token…", "amber")
+        self._set_phase(SessionPhase.ISSUING_FIRST_TOKEN)
         yield
-        try:
-            issued = await services.tokens.token_for(identity)
-        except SendbirdError as error:
-            self.last_error = str(error)
-            self._set_status("Could not start the chat session", "red")
-            self._log("error", f"first token: {error}")
-            return
-        self._accept_token(issued)
-        self.widget_visible = True
-        self._set_status("Token issued; connecting the widget", "blue")
-        self._log("token issued", f"first token, expires {issued.expires_at:%H:%M:%S} UTC")
+        issued = await self._issue_token(
+            user.identity, force_new=False, failed=SessionPhase.START_FAILED, step="first token"
+        )
+        if issued is not None:
+            self.widget_visible = True
+            self._set_phase(SessionPhase.CONNECTING)
 
     # ---- the widget's session callbacks ----
 
     @rx.event
     async def answer_token_request(self, request_id: int) -> None:
         """onSessionTokenRequired: issue a fresh token for the signed-in account only."""
-        identity = await self._this_chats_identity()
-        if identity is None:
-            self.token_reply = {
-                "request_id": request_id,
-                "token": "",
-                "error": "You are signed out; sign in again to continue chatting.",
-            }
-            self._log("token refused", "the browser is not signed in as this chat's user")
+        user = await self._this_chats_user()
+        if user is None:
+            self.token_reply = {"request_id": request_id, "token": "", "error": SIGNED_OUT_REPLY}
+            if self.widget_visible:
+                self._log("token refused", "the browser is not signed in as this chat's user")
             return
-        self._set_status("Refreshing the session token…", "amber")
-        try:
-            issued = await get_services().tokens.token_for(identity, force_new=True)
-        except SendbirdError as error:
-            self.token_reply = {"request_id": request_id, "token": "", "error": str(error)}
-            self.last_error = str(error)
-            self._set_status("Token refresh failed", "red")
-            self._log("token request failed", str(error))
-            return
-        self._accept_token(issued)
-        self.token_reply = {"request_id": request_id, "token": issued.token, "error": ""}
-        self._log("token issued", f"on request, expires {issued.expires_at:%H:%M:%S} UTC")
+        self._set_phase(SessionPhase.REFRESHING)
+        issued = await self._issue_token(
+            user.identity, force_new=True, failed=SessionPhase.REFRESH_FAILED, step="on request"
+        )
+        if issued is None:
+            self.token_reply = {"request_id": request_id, "token": "", "error": self.last_error}
+        else:
+            self.token_reply = {"request_id": request_id, "token": issued.token, "error": ""}
 
     @rx.event
     def session_refreshed(self) -> None:
         """onSessionRefreshed: the SDK is connected again with a fresh token or key."""
+        if not self.widget_visible:
+            return  # no widget is meant to be live in this tab
         self.last_refresh_at = _now_label()
         self.last_error = ""
-        self._set_status("Connected (session refreshed)", "green")
+        self._set_phase(SessionPhase.REFRESHED)
         self._log("onSessionRefreshed")
 
     @rx.event
     def session_error(self, detail: SessionErrorDetail) -> None:
         """onSessionError: refreshing failed; the SDK asks again on its next attempt."""
-        message = detail.get("message", "unknown error")
+        if not self.widget_visible:
+            return
+        message = _bounded(detail.get("message")) or "unknown error"
         code = detail.get("code", 0)
-        self.last_error = f"{message} ({code})" if code else message
-        self._set_status("Session error", "red")
+        self.last_error = f"{message} ({code})" if isinstance(code, int) and code else message
+        self._set_phase(SessionPhase.SESSION_ERROR)
         self._log("onSessionError", self.last_error)
 
     @rx.event
     def session_closed(self) -> None:
         """onSessionClosed: the session is over (revoked); offer to reconnect."""
-        if not self.widget_visible or self.status == "Session closed":
+        if not self.widget_visible or self.phase == SessionPhase.CLOSED:
             return  # no widget is meant to be live, or the SDK reported a revocation twice
-        self._set_status("Session closed", "gray")
+        self._set_phase(SessionPhase.CLOSED)
         self._log("onSessionClosed", "reconnect to start a new session")
 
     @rx.event
     def island_status(self, state: str, detail: str) -> None:
         """Progress of loading the widget bundle, and its failures."""
-        self.island_state = state
+        if not self.widget_visible:
+            return
+        self.island_state = _bounded(state)
         if state == "mounted":
-            self._set_status("Connected", "green")
-            self._log("widget mounted", f"React {detail} island")
+            self._set_phase(SessionPhase.CONNECTED)
+            self._log("widget mounted", f"React {_bounded(detail)} island")
         elif state == "error":
-            self.last_error = detail
-            self._set_status("Widget error", "red")
-            self._log("widget error", detail)
+            self.last_error = _bounded(detail)
+            self._set_phase(SessionPhase.WIDGET_ERROR)
+            self._log("widget error", self.last_error)
 
     # ---- user actions ----
 
     @rx.event
-    async def reconnect(self) -> AsyncIterator[None]:
+    async def reconnect(self) -> AsyncIterator[rx.event.EventSpec | None]:
         """Remount the widget with a fresh token (after a closed session or an error)."""
-        signed_in = await self._signed_in_identity()
-        if signed_in is None:
+        user = await self._check_sign_in()
+        if user is None:
             self._clear_session()
             yield rx.redirect(routes.SIGN_IN)
             return
-        self._set_status("Reconnecting…", "amber")
+        self._set_phase(SessionPhase.RECONNECTING)
         yield
-        try:
-            issued = await get_services().tokens.token_for(signed_in[1], force_new=True)
-        except SendbirdError as error:
-            self.last_error = str(error)
-            self._set_status("Reconnect failed", "red")
-            self._log("error", f"reconnect: {error}")
-            return
-        self._accept_token(issued)
-        self.widget_visible = True
-        self.remount_key += 1
-        self._log("reconnect", "widget remounted with a new token")
-
-    async def _end_sendbird_session(self, user_id: str) -> AsyncIterator[rx.event.EventSpec | None]:
-        """Unmount the widget, revoke every token of the user, and forget the widget's cache.
-
-        The widget goes first: revoked while mounted, it would report a closed session.
-        """
-        self._clear_session()
-        yield None  # push the unmount to the browser now
-        try:
-            await get_services().tokens.revoke(user_id)
-        except SendbirdError as error:
-            self.last_error = f"Revoking the Sendbird tokens failed: {error}"
-            self._log("error", self.last_error)
-        else:
-            self._log("tokens revoked", "DELETE /v3/users/{id}/token")
-        if self.app_id and self.bot_id:
-            yield rx.call_script(clear_widget_cache_script(self.app_id, self.bot_id))
+        issued = await self._issue_token(
+            user.identity, force_new=True, failed=SessionPhase.RECONNECT_FAILED, step="reconnect"
+        )
+        if issued is not None:
+            self.widget_visible = True
+            self.remount_key += 1
+            self._log("reconnect", "widget remounted with a new token")
 
     @rx.event
     async def end_session(self) -> AsyncIterator[rx.event.EventSpec | None]:
         """Demo: end the chat session but stay signed in (reconnect starts a new one)."""
-        identity = await self._this_chats_identity()
-        if identity is None:
+        user = await self._this_chats_user()
+        if user is None:
             self._clear_session()
             return
-        async for script in self._end_sendbird_session(identity.user_id):
-            yield script
-        self._set_status("Session ended", "gray")
-
-    @rx.event
-    async def sign_out(self) -> AsyncIterator[rx.event.EventSpec | None]:
-        """Revoke the Sendbird tokens, clear the widget, then end the app's own session."""
-        signed_in = await self._signed_in_identity()
-        if signed_in is not None:
-            async for script in self._end_sendbird_session(signed_in[1].user_id):
-                yield script
-            await asyncio.to_thread(get_services().accounts.sign_out, self.auth_token)
-            logger.info("account %s signed out", signed_in[0].id)
-        self._clear_session()
-        self.auth_token = ""
-        self._forget_account()
-        self.sendbird_user_id = ""
-        self.timeline = []
-        self._set_status("Not started", "gray")
-        yield rx.redirect(routes.SIGN_IN)
+        async for update in self._end_sendbird_session(user.identity.user_id, ending="ended"):
+            yield update
+        self._set_phase(SessionPhase.ENDED)
 
     # ---- sandbox demo controls ----
 
     async def _sandbox_action(self, action: str) -> None:
         control = get_services().sandbox_control
-        identity = await self._this_chats_identity()
-        if control is None or identity is None:
+        user = await self._this_chats_user()
+        if control is None or user is None:
             return
-        await getattr(control, action)(identity.user_id)
+        user_id = user.identity.user_id
+        if action == "expire_token":
+            await control.expire_token(user_id)
+        elif action == "expire_session_key":
+            await control.expire_session_key(user_id)
+        else:
+            await control.revoke(user_id)
         self._log("sandbox", action.replace("_", " "))
 
     @rx.event
@@ -322,3 +341,8 @@ class ChatSessionState(AuthState):
 
 def _now_label() -> str:
     return datetime.now(UTC).strftime("%H:%M:%S")
+
+
+def _bounded(text: object) -> str:
+    """Browser-sent text as a string of at most MAX_REPORTED_TEXT characters."""
+    return str(text or "")[:MAX_REPORTED_TEXT]

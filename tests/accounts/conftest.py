@@ -13,11 +13,12 @@ from sqlalchemy.engine import Engine
 from sample_app.accounts import (
     AccountService,
     Argon2Hasher,
+    PasswordCheck,
     RateLimit,
     create_engine_for,
     upgrade_database,
 )
-from tests.accounts.helpers import FakeClock
+from tests.clock import FakeClock
 
 
 @pytest.fixture(scope="session")
@@ -61,3 +62,17 @@ def service(
         session_ttl=timedelta(hours=12),
         rate_limit=rate_limit,
     )
+
+
+@pytest.fixture
+def verified_passwords(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Every password `Argon2Hasher.verify_password` checks from now on, in order."""
+    calls: list[str] = []
+    real = Argon2Hasher.verify_password
+
+    def spy(self: Argon2Hasher, stored: str, password: str) -> PasswordCheck:
+        calls.append(password)
+        return real(self, stored, password)
+
+    monkeypatch.setattr(Argon2Hasher, "verify_password", spy)
+    return calls

@@ -26,7 +26,7 @@ from sample_app.accounts.models import accounts_metadata
 TABLES = {"accounts", "auth_sessions", "sign_in_attempts"}
 
 
-def unique_indexes(engine: sa.Engine, table: str) -> dict[str, list[str]]:
+def unique_indexes(engine: sa.Engine, table: str) -> dict[str | None, list[str | None]]:
     return {
         index["name"]: list(index["column_names"])
         for index in sa.inspect(engine).get_indexes(table)
@@ -72,7 +72,7 @@ def test_upgrade_twice_is_a_no_op(db_url: str) -> None:
                 "kept"
             ]
             versions = connection.execute(
-                sa.select(sa.literal_column("version_num")).select_from(sa.table(VERSION_TABLE))
+                sa.select(sa.column("version_num", sa.String)).select_from(sa.table(VERSION_TABLE))
             ).all()
         assert len(versions) == 1
     finally:
@@ -111,7 +111,7 @@ def test_works_from_any_working_directory(tmp_path: Path, monkeypatch: pytest.Mo
 def test_sqlite_connections_enforce_foreign_keys_and_wait_when_busy(engine: sa.Engine) -> None:
     with engine.connect() as connection:
         assert connection.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
-        assert connection.exec_driver_sql("PRAGMA busy_timeout").scalar() >= 1000
+        assert connection.exec_driver_sql("PRAGMA busy_timeout").scalar_one() >= 1000
     with pytest.raises(sa.exc.IntegrityError), engine.begin() as connection:
         connection.execute(
             sa.text(

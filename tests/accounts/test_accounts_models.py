@@ -10,7 +10,8 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
 from sample_app.accounts import Account, AccountService, AccountView
-from tests.accounts.helpers import PASSWORD, START
+from tests.accounts.helpers import PASSWORD
+from tests.clock import START
 
 
 @pytest.fixture

@@ -16,7 +16,9 @@ from sample_app.accounts import (
     SignInError,
     TooManyAttemptsError,
 )
-from tests.accounts.helpers import PASSWORD, FakeClock, count_rows
+from sample_app.accounts.rate_limit import AttemptKey
+from tests.accounts.helpers import PASSWORD, count_rows
+from tests.clock import FakeClock
 
 WINDOW = 15 * 60
 
@@ -178,6 +180,12 @@ def test_old_attempts_are_pruned(service: AccountService, engine: Engine, clock:
     clock.advance(minutes=15, seconds=1)
     assert service.prune().attempts == 1
     assert count_rows(engine, "sign_in_attempts") == 0
+
+
+def test_attempt_key_is_normalised_and_cut_to_the_column_lengths() -> None:
+    assert AttemptKey.of("  \uff21LICE ", " 203.0.113.7 ") == ("alice", "203.0.113.7")
+    key = AttemptKey.of("x" * 500, "c" * 500)
+    assert (len(key.username), len(key.client)) == (64, 128)
 
 
 def test_rate_limit_rejects_nonsense() -> None:

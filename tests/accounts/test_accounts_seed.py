@@ -5,12 +5,20 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
+from unittest import mock
 
 import pytest
 from sqlalchemy.engine import Engine
 
-from sample_app.accounts import AccountService, Argon2Hasher, RegistrationError
+from sample_app.accounts import (
+    AccountService,
+    Argon2Hasher,
+    RegistrationError,
+    SignInError,
+    create_engine_for,
+)
 from sample_app.accounts import seed as seed_module
 from sample_app.accounts.seed import (
     DEFAULT_DEMO_PASSWORD,
@@ -23,6 +31,19 @@ from sample_app.accounts.seed import (
 from tests.accounts.helpers import count_rows
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(autouse=True)
+def env_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """Point `main()` at a `.env` in the test's directory (absent until a test writes it).
+
+    A developer's own `.env` must not change what these tests see, and whatever `main()`
+    loads into `os.environ` is undone afterwards.
+    """
+    path = tmp_path / ".env"
+    monkeypatch.setattr(seed_module, "ENV_FILE", path)
+    with mock.patch.dict(os.environ):
+        yield path
 
 
 def test_seed_is_idempotent(engine: Engine, hasher: Argon2Hasher) -> None:
@@ -84,6 +105,37 @@ def test_main_migrates_seeds_and_reports(
     assert "found bob (Bob Example); left unchanged" in out
 
 
+def test_main_reads_dot_env_but_the_real_environment_wins(
+    tmp_path: Path,
+    env_file: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    hasher: Argon2Hasher,
+) -> None:
+    monkeypatch.setattr(seed_module, "AccountService", _cheap_service(hasher))
+    dotenv_db = tmp_path / "from-dotenv.db"
+    env_file.write_text(
+        f"REFLEX_DB_URL=sqlite:///{dotenv_db}\nDEMO_PASSWORD=password-from-dotenv\n",
+        encoding="utf-8",
+    )
+    monkeypatch.delenv("REFLEX_DB_URL", raising=False)
+    monkeypatch.setenv("DEMO_PASSWORD", "password-from-the-environment")
+
+    assert seed_module.main([]) == 0
+    out = capsys.readouterr().out
+    assert f"accounts database: sqlite:///{dotenv_db}" in out  # unset, so .env's value
+    assert "created alice (Alice Example) with DEMO_PASSWORD" in out
+    assert os.environ["DEMO_PASSWORD"] == "password-from-the-environment"
+    engine = create_engine_for(f"sqlite:///{dotenv_db}")
+    try:
+        service = AccountService(engine, hasher=hasher)
+        assert service.sign_in("alice", "password-from-the-environment", "c")
+        with pytest.raises(SignInError):
+            service.sign_in("alice", "password-from-dotenv", "c")
+    finally:
+        engine.dispose()
+
+
 def test_main_rejects_a_weak_demo_password(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -103,7 +155,8 @@ def test_runs_as_a_module_from_another_directory(tmp_path: Path) -> None:
         "DEMO_PASSWORD": "another-demo-pass",
         "PYTHONDONTWRITEBYTECODE": "1",
     }
-    env.pop("REFLEX_DB_URL", None)
+    # Set but empty: the real environment wins over any .env, and empty means the default.
+    env["REFLEX_DB_URL"] = ""
     result = subprocess.run(
         [sys.executable, "-m", "sample_app.accounts.seed"],
         cwd=tmp_path,

@@ -1,4 +1,4 @@
-"""Registration, sign-in and sessions of `AccountService` against a real SQLite file."""
+"""Registration, sign-in and sign-in tokens of `AccountService` against a real SQLite file."""
 
 from __future__ import annotations
 
@@ -10,21 +10,21 @@ import argon2
 import pytest
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from sample_app.accounts import (
     Account,
     AccountService,
-    AccountValidationError,
     AccountView,
     Argon2Hasher,
-    AuthSession,
     RegistrationError,
     SignedIn,
     SignInError,
+    SignInSession,
+    hash_sign_in_token,
 )
-from sample_app.accounts.service import hash_session_token
-from tests.accounts.helpers import PASSWORD, START, FakeClock, count_rows
+from tests.accounts.helpers import PASSWORD, count_rows
+from tests.clock import START, FakeClock
 
 
 def register_alice(service: AccountService) -> AccountView:
@@ -140,23 +140,6 @@ def test_other_integrity_errors_are_not_disguised_as_taken(
         register_alice(service)
 
 
-def test_get_account(service: AccountService) -> None:
-    view = register_alice(service)
-    assert service.get_account(view.id) == view
-    assert service.get_account(view.id + 100) is None
-
-
-def test_update_profile(service: AccountService) -> None:
-    view = register_alice(service)
-    updated = service.update_profile(view.id, "  Alice   B. ", "")
-    assert updated == dataclasses.replace(view, display_name="Alice B.", profile_url="")
-    assert service.get_account(view.id) == updated
-    with pytest.raises(AccountValidationError) as raised:
-        service.update_profile(view.id, "", "ftp://x")
-    assert set(raised.value.field_errors) == {"display_name", "profile_url"}
-    assert service.update_profile(view.id + 100, "Nobody") is None
-
-
 # -- sign-in -----------------------------------------------------------------------------
 
 
@@ -165,23 +148,23 @@ def test_sign_in_returns_a_token_that_resolves(service: AccountService, engine: 
     signed_in = service.sign_in("  ALICE ", PASSWORD, "203.0.113.7")
     assert signed_in.account == view
     assert signed_in.expires_at == START + timedelta(hours=12)
-    assert len(signed_in.session_token) >= 43
-    assert service.resolve_session(signed_in.session_token) == view
+    assert len(signed_in.sign_in_token) >= 43
+    assert service.resolve_sign_in(signed_in.sign_in_token) == view
     # Only the hash is stored; the token itself is nowhere in the database.
     with Session(engine) as session:
-        stored = session.exec(select(AuthSession)).one()
-    assert stored.token_hash == hash_session_token(signed_in.session_token)
-    assert signed_in.session_token not in stored.token_hash
-    assert signed_in.session_token not in repr(signed_in)
+        stored = session.exec(select(SignInSession)).one()
+    assert stored.token_hash == hash_sign_in_token(signed_in.sign_in_token)
+    assert signed_in.sign_in_token not in stored.token_hash
+    assert signed_in.sign_in_token not in repr(signed_in)
 
 
 def test_each_sign_in_gets_its_own_token(service: AccountService) -> None:
     register_alice(service)
     first = service.sign_in("alice", PASSWORD, "c1")
     second = service.sign_in("alice", PASSWORD, "c2")
-    assert first.session_token != second.session_token
-    assert service.resolve_session(first.session_token) is not None
-    assert service.resolve_session(second.session_token) is not None
+    assert first.sign_in_token != second.sign_in_token
+    assert service.resolve_sign_in(first.sign_in_token) is not None
+    assert service.resolve_sign_in(second.sign_in_token) is not None
 
 
 def test_wrong_password_and_unknown_user_get_the_same_message(service: AccountService) -> None:
@@ -198,22 +181,14 @@ def test_wrong_password_and_unknown_user_get_the_same_message(service: AccountSe
 
 
 def test_unknown_user_costs_a_password_verification(
-    service: AccountService, monkeypatch: pytest.MonkeyPatch
+    service: AccountService, verified_passwords: list[str]
 ) -> None:
     """Timing must not tell unknown usernames from wrong passwords."""
     register_alice(service)
-    verifications: list[str] = []
-    real = Argon2Hasher.verify_password
-
-    def spy(self: Argon2Hasher, stored: str, password: str) -> object:
-        verifications.append(password)
-        return real(self, stored, password)
-
-    monkeypatch.setattr(Argon2Hasher, "verify_password", spy)
     for username in ("alice", "mallory", "!!invalid!!"):
         with pytest.raises(SignInError):
             service.sign_in(username, "guess-1234", "c")
-    assert verifications == ["guess-1234"] * 3
+    assert verified_passwords == ["guess-1234"] * 3
 
 
 def test_huge_password_is_refused_without_hashing_all_of_it(service: AccountService) -> None:
@@ -236,58 +211,62 @@ def test_sign_in_upgrades_a_hash_made_with_old_parameters(
     assert service.sign_in("alice", PASSWORD, "c").account.username == "alice"
 
 
-def test_disabled_account_cannot_sign_in_and_its_sessions_end(service: AccountService) -> None:
+def test_disabled_account_cannot_sign_in_and_its_tokens_stop_resolving(
+    service: AccountService, engine: Engine
+) -> None:
+    """An operator disables an account by setting `accounts.disabled_at`."""
     view = register_alice(service)
     signed_in = service.sign_in("alice", PASSWORD, "c")
-    assert service.disable_account(view.id) is True
-    assert service.resolve_session(signed_in.session_token) is None
-    assert service.get_account(view.id) is None
+    with engine.begin() as connection:
+        connection.execute(
+            sa.update(Account).where(col(Account.id) == view.id).values(disabled_at=START)
+        )
+    assert service.resolve_sign_in(signed_in.sign_in_token) is None
     with pytest.raises(SignInError, match="disabled"):
         service.sign_in("alice", PASSWORD, "c")
     with pytest.raises(SignInError, match="Wrong username or password"):
         service.sign_in("alice", "wrong password!", "c")
-    assert service.disable_account(view.id + 100) is False
 
 
-# -- sessions ----------------------------------------------------------------------------
+# -- sign-in tokens ---------------------------------------------------------------------
 
 
-def test_session_expires_after_its_ttl(service: AccountService, clock: FakeClock) -> None:
+def test_sign_in_expires_after_its_ttl(service: AccountService, clock: FakeClock) -> None:
     view = register_alice(service)
     signed_in = service.sign_in("alice", PASSWORD, "c")
     clock.advance(hours=11, minutes=59, seconds=59)
-    assert service.resolve_session(signed_in.session_token) == view
+    assert service.resolve_sign_in(signed_in.sign_in_token) == view
     clock.advance(seconds=1)
-    assert service.resolve_session(signed_in.session_token) is None
+    assert service.resolve_sign_in(signed_in.sign_in_token) is None
 
 
 def test_signed_out_token_cannot_be_replayed(service: AccountService) -> None:
     view = register_alice(service)
     signed_in = service.sign_in("alice", PASSWORD, "c")
     other = service.sign_in("alice", PASSWORD, "c")
-    assert service.sign_out(signed_in.session_token) == view
-    assert service.resolve_session(signed_in.session_token) is None
-    assert service.sign_out(signed_in.session_token) is None  # already revoked
-    assert service.resolve_session(other.session_token) == view  # other browsers unaffected
+    assert service.sign_out(signed_in.sign_in_token) == view
+    assert service.resolve_sign_in(signed_in.sign_in_token) is None
+    assert service.sign_out(signed_in.sign_in_token) is None  # already revoked
+    assert service.resolve_sign_in(other.sign_in_token) == view  # other browsers unaffected
 
 
-def test_sign_out_of_an_expired_session_still_reports_the_owner(
+def test_sign_out_of_an_expired_sign_in_still_reports_the_owner(
     service: AccountService, clock: FakeClock
 ) -> None:
     view = register_alice(service)
     signed_in = service.sign_in("alice", PASSWORD, "c")
     clock.advance(hours=13)
-    assert service.sign_out(signed_in.session_token) == view
+    assert service.sign_out(signed_in.sign_in_token) == view
 
 
 def test_sign_out_everywhere(service: AccountService) -> None:
     alice = register_alice(service)
     service.register("bob", PASSWORD, "Bob")
-    tokens = [service.sign_in("alice", PASSWORD, "c").session_token for _ in range(3)]
-    bobs = service.sign_in("bob", PASSWORD, "c").session_token
+    tokens = [service.sign_in("alice", PASSWORD, "c").sign_in_token for _ in range(3)]
+    bobs = service.sign_in("bob", PASSWORD, "c").sign_in_token
     assert service.sign_out_everywhere(alice.id) == 3
-    assert all(service.resolve_session(token) is None for token in tokens)
-    assert service.resolve_session(bobs) is not None
+    assert all(service.resolve_sign_in(token) is None for token in tokens)
+    assert service.resolve_sign_in(bobs) is not None
     assert service.sign_out_everywhere(alice.id) == 0
 
 
@@ -297,16 +276,16 @@ def test_unknown_or_malformed_tokens_resolve_to_nobody(
 ) -> None:
     register_alice(service)
     service.sign_in("alice", PASSWORD, "c")
-    assert service.resolve_session(token) is None  # type: ignore[arg-type]
+    assert service.resolve_sign_in(token) is None  # type: ignore[arg-type]
     assert service.sign_out(token) is None  # type: ignore[arg-type]
 
 
-def test_deleted_account_sessions_do_not_resolve(service: AccountService, engine: Engine) -> None:
+def test_deleted_account_tokens_do_not_resolve(service: AccountService, engine: Engine) -> None:
     view = register_alice(service)
     signed_in = service.sign_in("alice", PASSWORD, "c")
     with engine.begin() as connection:
         connection.execute(sa.text("DELETE FROM accounts WHERE id = :id"), {"id": view.id})
-    assert service.resolve_session(signed_in.session_token) is None
+    assert service.resolve_sign_in(signed_in.sign_in_token) is None
     assert count_rows(engine, "auth_sessions") == 0  # ON DELETE CASCADE
 
 
@@ -314,20 +293,20 @@ def test_last_seen_is_written_at_most_once_a_minute(
     service: AccountService, engine: Engine, clock: FakeClock
 ) -> None:
     register_alice(service)
-    token = service.sign_in("alice", PASSWORD, "c").session_token
+    token = service.sign_in("alice", PASSWORD, "c").sign_in_token
 
     def last_seen() -> datetime:
         with Session(engine) as session:
-            return session.exec(select(AuthSession.last_seen_at)).one()
+            return session.exec(select(SignInSession.last_seen_at)).one()
 
     clock.advance(seconds=59)
-    service.resolve_session(token)
+    service.resolve_sign_in(token)
     assert last_seen() == START
     clock.advance(seconds=1)
-    service.resolve_session(token)
+    service.resolve_sign_in(token)
     assert last_seen() == START + timedelta(minutes=1)
     clock.advance(seconds=30)
-    service.resolve_session(token)
+    service.resolve_sign_in(token)
     assert last_seen() == START + timedelta(minutes=1)
 
 
@@ -358,20 +337,20 @@ def test_service_works_on_an_in_memory_database(hasher: Argon2Hasher, clock: Fak
         view = service.register("alice", PASSWORD, "Alice")
         signed_in = service.sign_in("alice", PASSWORD, "c")
         assert isinstance(signed_in, SignedIn)
-        assert service.resolve_session(signed_in.session_token) == view
+        assert service.resolve_sign_in(signed_in.sign_in_token) == view
     finally:
         engine.dispose()
 
 
-def test_ended_sessions_are_pruned_a_day_after_they_ended(
+def test_ended_sign_ins_are_pruned_a_day_after_they_ended(
     service: AccountService, engine: Engine, clock: FakeClock
 ) -> None:
     register_alice(service)
     service.sign_in("alice", PASSWORD, "c")  # expires at +12h
-    revoked = service.sign_in("alice", PASSWORD, "c").session_token
+    revoked = service.sign_in("alice", PASSWORD, "c").sign_in_token
     service.sign_out(revoked)  # ended at +0h
     clock.advance(hours=12)
-    live = service.sign_in("alice", PASSWORD, "c").session_token  # expires at +24h
+    live = service.sign_in("alice", PASSWORD, "c").sign_in_token  # expires at +24h
     assert service.prune().sessions == 0
     clock.advance(hours=12, seconds=1)
     assert service.prune().sessions == 1  # the revoked one
@@ -379,8 +358,8 @@ def test_ended_sessions_are_pruned_a_day_after_they_ended(
     assert service.prune().sessions == 1  # the one that expired at +12h
     assert count_rows(engine, "auth_sessions") == 1
     with Session(engine) as session:
-        remaining = session.exec(select(AuthSession.token_hash)).one()
-    assert remaining == hash_session_token(live)
+        remaining = session.exec(select(SignInSession.token_hash)).one()
+    assert remaining == hash_sign_in_token(live)
 
 
 def test_registration_error_survives_pickle() -> None:

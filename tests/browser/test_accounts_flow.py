@@ -27,7 +27,7 @@ from tests.browser.reflex_socket import ReflexSocket, run_outside_playwright
 WIDGET_CACHE_KEY = f"@sendbird/chat-ai-widget/{APP_ID}/{BOT_ID}"
 TOKEN_EVENT = f"{ChatSessionState.get_full_name()}.answer_token_request"
 UPDATE_VARS_EVENT = f"{UpdateVarsInternalState.get_full_name()}.update_vars_internal"
-SESSION_STORAGE_KEY = "sample_app_session"
+SIGN_IN_TOKEN_STORAGE_KEY = "sample_app_sign_in_token"
 
 
 def _widget_host(page: Page) -> Locator:
@@ -51,7 +51,7 @@ def test_sign_out_ends_the_session_and_the_next_account_sees_its_own_conversatio
     assert all(token["revoked"] for token in sandbox.tokens(first_id))
     expect(_widget_host(page)).to_have_count(0)
     assert page.evaluate(f"() => localStorage.getItem({json.dumps(WIDGET_CACHE_KEY)})") is None
-    assert page.evaluate(f"() => localStorage.getItem({json.dumps(SESSION_STORAGE_KEY)})") in (
+    assert page.evaluate(f"() => localStorage.getItem({json.dumps(SIGN_IN_TOKEN_STORAGE_KEY)})") in (
         None,
         "",
     )
@@ -116,7 +116,7 @@ def test_forged_sign_in_token_in_storage_is_refused(page: Page, sandbox: Sandbox
     issued_before = len(sandbox.tokens())
     page.goto("/sign-in")
     page.evaluate(
-        f"() => localStorage.setItem({json.dumps(SESSION_STORAGE_KEY)}, 'forged-session-token')"
+        f"() => localStorage.setItem({json.dumps(SIGN_IN_TOKEN_STORAGE_KEY)}, 'forged-sign-in-token')"
     )
     page.goto("/")
     expect(page.get_by_role("button", name="Sign in")).to_be_visible()
@@ -130,23 +130,23 @@ def test_replayed_signed_out_session_is_refused(
     register(page, username, "Replay Target")
     wait_for_chat(page)
     user_id = sendbird_user_id(page)
-    stolen = page.evaluate(f"() => localStorage.getItem({json.dumps(SESSION_STORAGE_KEY)})")
+    stolen = page.evaluate(f"() => localStorage.getItem({json.dumps(SIGN_IN_TOKEN_STORAGE_KEY)})")
     assert stolen
     sign_out(page)
     issued_after_sign_out = len(sandbox.tokens(user_id))
 
     # Put the signed-out session back into the browser and open the chat.
     page.evaluate(
-        f"() => localStorage.setItem({json.dumps(SESSION_STORAGE_KEY)}, {json.dumps(stolen)})"
+        f"() => localStorage.setItem({json.dumps(SIGN_IN_TOKEN_STORAGE_KEY)}, {json.dumps(stolen)})"
     )
     page.goto("/")
     expect(page.get_by_role("button", name="Sign in")).to_be_visible()
 
-    # Or skip the page and send the events by hand with the stolen session token.
+    # Or skip the page and send the events by hand with the stolen sign-in token.
     async def replay() -> str:
         async with ReflexSocket(backend_url) as socket:
             await socket.send_event(
-                UPDATE_VARS_EVENT, {"vars": {f"{AuthState.get_full_name()}.auth_token": stolen}}
+                UPDATE_VARS_EVENT, {"vars": {f"{AuthState.get_full_name()}.sign_in_token": stolen}}
             )
             await socket.send_event(TOKEN_EVENT, {"request_id": 41})
             await socket.collect(3)

@@ -6,8 +6,6 @@ import pytest
 
 from sample_app.sandbox.bot import QUESTIONS, classify, reply_to
 
-pytestmark = pytest.mark.sandbox
-
 
 @pytest.mark.parametrize(
     ("message", "topic"),

@@ -7,8 +7,6 @@ import hashlib
 import pytest
 from sandbox_helpers import API_TOKEN, BOT_ID, Sandbox, assert_error
 
-pytestmark = pytest.mark.sandbox
-
 GUARDED = [
     ("GET", "/__sandbox__/info", None),
     ("POST", "/__sandbox__/reset", None),
@@ -84,7 +82,6 @@ def test_reset_clears_everything_but_the_bot(sandbox: Sandbox) -> None:
     assert bot["nickname"] == "Sandbox Bot"
 
 
-@pytest.mark.asyncio
 async def test_reset_closes_sockets(sandbox: Sandbox) -> None:
     client = await sandbox.login()
     async with client:

@@ -8,8 +8,6 @@ import httpx
 import pytest
 from sandbox_helpers import Sandbox, assert_error, user_path
 
-pytestmark = pytest.mark.sandbox
-
 
 def add_fault(sandbox: Sandbox, **spec: object) -> dict:
     response = sandbox.http.post("/__sandbox__/faults", json=spec)

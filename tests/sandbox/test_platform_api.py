@@ -7,8 +7,6 @@ import time
 import pytest
 from sandbox_helpers import API_TOKEN, Sandbox, assert_error, user_path
 
-pytestmark = pytest.mark.sandbox
-
 SEVEN_DAYS_MS = 7 * 24 * 3600 * 1000
 ODD_IDS = ["a/b", "q?x", "h#x", "p%20", "sp ace", "ünï", "emoji-🙂", "dots..", "a+b&c=d"]
 

@@ -5,13 +5,9 @@ from __future__ import annotations
 import asyncio
 import time
 
-import pytest
 from sandbox_helpers import Sandbox, user_path
 
-pytestmark = pytest.mark.sandbox
 
-
-@pytest.mark.asyncio
 async def test_expire_token_then_refresh_with_a_new_token(sandbox: Sandbox) -> None:
     client, url = await sandbox.chat()
     old_token = sandbox.issue_token("user1")  # a second token, issued before the expiry
@@ -47,7 +43,6 @@ async def test_expire_token_then_refresh_with_a_new_token(sandbox: Sandbox) -> N
     assert [t["expired"] for t in tokens["tokens"]] == [True, True, False]
 
 
-@pytest.mark.asyncio
 async def test_expire_session_key_then_refresh_with_the_current_token(sandbox: Sandbox) -> None:
     sandbox.create_user("user1")
     token = sandbox.issue_token("user1")
@@ -78,7 +73,6 @@ async def test_expire_session_key_then_refresh_with_the_current_token(sandbox: S
         assert (await fresh.read_login())["user_id"] == "user1"
 
 
-@pytest.mark.asyncio
 async def test_key_refresh_after_token_expired_needs_a_new_token(sandbox: Sandbox) -> None:
     """key_then_token.log: EXPR 400309, LOGI with the old token → 400302, new token → ok."""
     sandbox.create_user("user1")
@@ -98,7 +92,6 @@ async def test_key_refresh_after_token_expired_needs_a_new_token(sandbox: Sandbo
         assert "error" not in logi and logi["new_key"]
 
 
-@pytest.mark.asyncio
 async def test_reconnect_with_session_key(sandbox: Sandbox) -> None:
     """ws_close.log: the socket drops, the SDK reconnects with {"auth": key}, no user_id."""
     client = await sandbox.login("user1", "Alice")
@@ -116,7 +109,6 @@ async def test_reconnect_with_session_key(sandbox: Sandbox) -> None:
         assert logi["key"] == key
 
 
-@pytest.mark.asyncio
 async def test_reconnect_after_key_and_token_expired(sandbox: Sandbox) -> None:
     """ws_close_expired.log: key refused on reconnect, REST refresh without then with a token."""
     client = await sandbox.login("user1")
@@ -141,7 +133,6 @@ async def test_reconnect_after_key_and_token_expired(sandbox: Sandbox) -> None:
         assert (logi["user_id"], logi["key"]) == ("user1", new_key)
 
 
-@pytest.mark.asyncio
 async def test_unknown_session_key_is_refused(sandbox: Sandbox) -> None:
     client = await sandbox.connect(key="not-a-key")
     async with client:
@@ -149,7 +140,6 @@ async def test_unknown_session_key_is_refused(sandbox: Sandbox) -> None:
         assert (refused["error"], refused["code"]) == (True, 400303)
 
 
-@pytest.mark.asyncio
 async def test_session_key_expires_by_itself(start_sandbox) -> None:
     sandbox: Sandbox = start_sandbox(session_key_ttl=0.4)
     client = await sandbox.login()
@@ -166,7 +156,6 @@ async def test_session_key_expires_by_itself(start_sandbox) -> None:
         assert expr["reason"] == 400309
 
 
-@pytest.mark.asyncio
 async def test_revoke_closes_the_socket_and_kills_credentials(sandbox: Sandbox) -> None:
     sandbox.create_user("user1")
     token = sandbox.issue_token("user1")
@@ -193,7 +182,6 @@ async def test_revoke_closes_the_socket_and_kills_credentials(sandbox: Sandbox) 
         assert "error" not in await fresh.read_login()
 
 
-@pytest.mark.asyncio
 async def test_control_revoke_matches_platform_revoke(sandbox: Sandbox) -> None:
     client = await sandbox.login()
     async with client:
@@ -204,7 +192,6 @@ async def test_control_revoke_matches_platform_revoke(sandbox: Sandbox) -> None:
         assert (await client.recv())[1]["reason"] == 400310
 
 
-@pytest.mark.asyncio
 async def test_initial_login_with_expired_token(sandbox: Sandbox) -> None:
     """initial_expired.log: LOGI error 400302, the socket closes, a new token works."""
     sandbox.create_user("user1")
@@ -220,7 +207,6 @@ async def test_initial_login_with_expired_token(sandbox: Sandbox) -> None:
         assert (await fresh.read_login())["user_id"] == "user1"
 
 
-@pytest.mark.asyncio
 async def test_other_users_are_not_affected(sandbox: Sandbox) -> None:
     alice = await sandbox.login("alice")
     bob, url = await sandbox.chat("bob")

@@ -10,8 +10,6 @@ import pytest
 from sandbox_helpers import BOT_ID, Sandbox
 from wsclient import subprotocol_for
 
-pytestmark = pytest.mark.sandbox
-
 LOGI_FIELDS = {
     "user_id",
     "nickname",
@@ -35,7 +33,6 @@ LOGI_FIELDS = {
 }
 
 
-@pytest.mark.asyncio
 async def test_subprotocol_is_echoed_exactly(sandbox: Sandbox) -> None:
     sandbox.create_user("user1")
     token = sandbox.issue_token("user1")
@@ -46,7 +43,6 @@ async def test_subprotocol_is_echoed_exactly(sandbox: Sandbox) -> None:
         assert client.accepted_subprotocol == client.offered_subprotocol
 
 
-@pytest.mark.asyncio
 async def test_login_payload(sandbox: Sandbox) -> None:
     client = await sandbox.login("user1", "Alice")
     async with client:
@@ -66,7 +62,6 @@ async def test_login_payload(sandbox: Sandbox) -> None:
     assert user["has_ever_logged_in"] is True
 
 
-@pytest.mark.asyncio
 async def test_online_state_follows_the_socket(sandbox: Sandbox) -> None:
     client = await sandbox.login("user1")
     assert sandbox.http.get("/v3/users/user1").json()["is_online"] is True
@@ -80,7 +75,6 @@ async def test_online_state_follows_the_socket(sandbox: Sandbox) -> None:
     assert user["last_seen_at"] > 0
 
 
-@pytest.mark.asyncio
 async def test_ping_pong(sandbox: Sandbox) -> None:
     client = await sandbox.login()
     async with client:
@@ -91,7 +85,6 @@ async def test_ping_pong(sandbox: Sandbox) -> None:
         assert isinstance(payload["ts"], int)
 
 
-@pytest.mark.asyncio
 async def test_message_ack_typing_and_bot_reply(sandbox: Sandbox) -> None:
     client, url = await sandbox.chat()
     async with client:
@@ -134,7 +127,6 @@ async def test_message_ack_typing_and_bot_reply(sandbox: Sandbox) -> None:
         assert reply["message"].startswith("Hi! I'm the Sandbox Bot")
 
 
-@pytest.mark.asyncio
 async def test_bot_is_deterministic_and_fast(sandbox: Sandbox) -> None:
     client, url = await sandbox.chat()
     async with client:
@@ -156,7 +148,6 @@ async def test_bot_is_deterministic_and_fast(sandbox: Sandbox) -> None:
         )
 
 
-@pytest.mark.asyncio
 async def test_message_pushed_to_the_users_other_socket(sandbox: Sandbox) -> None:
     first, url = await sandbox.chat()
     token = sandbox.issue_token("user1")
@@ -171,7 +162,6 @@ async def test_message_pushed_to_the_users_other_socket(sandbox: Sandbox) -> Non
         assert reply["user"]["user_id"] == BOT_ID
 
 
-@pytest.mark.asyncio
 async def test_read_ack(sandbox: Sandbox) -> None:
     client, url = await sandbox.chat()
     async with client:
@@ -189,7 +179,6 @@ async def test_read_ack(sandbox: Sandbox) -> None:
     assert channel["read_receipt"]["user1"] == ack["ts"]
 
 
-@pytest.mark.asyncio
 async def test_typing_and_mack_get_no_reply(sandbox: Sandbox) -> None:
     client, url = await sandbox.chat()
     async with client:
@@ -199,7 +188,6 @@ async def test_typing_and_mack_get_no_reply(sandbox: Sandbox) -> None:
         await client.assert_silent(0.3)
 
 
-@pytest.mark.asyncio
 async def test_several_commands_in_one_frame(sandbox: Sandbox) -> None:
     client, url = await sandbox.chat()
     async with client:
@@ -214,7 +202,6 @@ async def test_several_commands_in_one_frame(sandbox: Sandbox) -> None:
         assert codes == ["PONG", "READ", "PONG"]
 
 
-@pytest.mark.asyncio
 async def test_gzip_binary_frame_is_accepted(sandbox: Sandbox) -> None:
     client = await sandbox.login()
     async with client:
@@ -237,7 +224,6 @@ async def test_gzip_binary_frame_is_accepted(sandbox: Sandbox) -> None:
         ('READ{"channel_url":42,"req_id":"r-1"}', 400100, "r-1"),
     ],
 )
-@pytest.mark.asyncio
 async def test_bad_input_gets_eror_and_the_socket_survives(
     sandbox: Sandbox, frame: str, code: int, req_id: str | None
 ) -> None:
@@ -257,7 +243,6 @@ async def test_bad_input_gets_eror_and_the_socket_survives(
         assert pong["id"] == 9
 
 
-@pytest.mark.asyncio
 async def test_message_to_someone_elses_channel_is_refused(sandbox: Sandbox) -> None:
     owner, url = await sandbox.chat("owner")
     intruder = await sandbox.login("intruder")
@@ -267,7 +252,6 @@ async def test_message_to_someone_elses_channel_is_refused(sandbox: Sandbox) -> 
         await owner.assert_silent(0.2)
 
 
-@pytest.mark.asyncio
 async def test_oversize_frame_gets_eror(sandbox: Sandbox) -> None:
     client, url = await sandbox.chat()
     async with client:
@@ -290,7 +274,6 @@ async def test_oversize_frame_gets_eror(sandbox: Sandbox) -> None:
     assert "small" in [m["message"] for m in messages]
 
 
-@pytest.mark.asyncio
 async def test_missing_credentials(sandbox: Sandbox) -> None:
     client = await sandbox.connect(subprotocol=subprotocol_for({}))
     async with client:
@@ -300,7 +283,6 @@ async def test_missing_credentials(sandbox: Sandbox) -> None:
         assert await client.wait_closed(2.0) == 1000
 
 
-@pytest.mark.asyncio
 async def test_wrong_app_id_is_refused(sandbox: Sandbox) -> None:
     from wsclient import WidgetClient
 
@@ -312,7 +294,6 @@ async def test_wrong_app_id_is_refused(sandbox: Sandbox) -> None:
         assert (logi["error"], logi["code"]) == (True, 400304)
 
 
-@pytest.mark.asyncio
 async def test_token_for_another_user_is_refused(sandbox: Sandbox) -> None:
     sandbox.create_user("user1")
     sandbox.create_user("user2")
@@ -323,7 +304,6 @@ async def test_token_for_another_user_is_refused(sandbox: Sandbox) -> None:
         assert (logi["error"], logi["code"]) == (True, 400302)
 
 
-@pytest.mark.asyncio
 async def test_stats_count_socket_traffic(sandbox: Sandbox) -> None:
     client, url = await sandbox.chat()
     async with client:
@@ -339,7 +319,6 @@ async def test_stats_count_socket_traffic(sandbox: Sandbox) -> None:
         assert stats["PING"] == 1
 
 
-@pytest.mark.asyncio
 async def test_logs_never_contain_credentials(
     sandbox: Sandbox, caplog: pytest.LogCaptureFixture
 ) -> None:

@@ -8,8 +8,6 @@ import time
 import pytest
 from sandbox_helpers import APP_ID, BOT_ID, Sandbox, assert_error, user_path
 
-pytestmark = pytest.mark.sandbox
-
 SDK_PREFLIGHT_HEADERS = (
     "access-token,app-id,content-type,request-sent-timestamp,sb-sdk-user-agent,sb-user-agent,"
     "sendbird,session-key"
@@ -125,7 +123,6 @@ def test_unknown_channel_is_400201(sandbox: Sandbox) -> None:
         assert_error(sandbox.anon.get(path, headers=headers), 400, 400201)
 
 
-@pytest.mark.asyncio
 async def test_messages_after_chat(sandbox: Sandbox) -> None:
     client, url = await sandbox.chat()
     async with client:

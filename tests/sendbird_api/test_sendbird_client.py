@@ -53,7 +53,6 @@ def rate_limited(**headers: str) -> Reply:
 # ------------------------------------------------------------ happy paths
 
 
-@pytest.mark.asyncio
 async def test_requests_carry_the_documented_headers(
     server: ScriptedServer, client: SendbirdClient
 ) -> None:
@@ -67,7 +66,6 @@ async def test_requests_carry_the_documented_headers(
     assert request.headers["user-agent"].startswith("sendbird-reflex-sample/")
 
 
-@pytest.mark.asyncio
 async def test_get_user_returns_the_user(server: ScriptedServer, client: SendbirdClient) -> None:
     server.reply(Reply(json=USER_JSON))
     user = await client.get_user("alice")
@@ -75,7 +73,6 @@ async def test_get_user_returns_the_user(server: ScriptedServer, client: Sendbir
     assert client.call_counts == {"GET /v3/users/{user_id}": 1}
 
 
-@pytest.mark.asyncio
 async def test_get_user_returns_none_only_for_400201(
     server: ScriptedServer, client: SendbirdClient
 ) -> None:
@@ -83,7 +80,6 @@ async def test_get_user_returns_none_only_for_400201(
     assert await client.get_user("ghost") is None
 
 
-@pytest.mark.asyncio
 async def test_invalid_api_token_is_an_auth_error_not_a_missing_user(
     server: ScriptedServer, client: SendbirdClient, sleeps: SleepRecorder
 ) -> None:
@@ -98,7 +94,6 @@ async def test_invalid_api_token_is_an_auth_error_not_a_missing_user(
     assert sleeps.delays == []
 
 
-@pytest.mark.asyncio
 async def test_create_user_sends_the_fields(server: ScriptedServer, client: SendbirdClient) -> None:
     server.reply(Reply(json=USER_JSON))
     user = await client.create_user("alice", "Alice", "https://example.com/a.png")
@@ -112,7 +107,6 @@ async def test_create_user_sends_the_fields(server: ScriptedServer, client: Send
     }
 
 
-@pytest.mark.asyncio
 async def test_create_existing_user_raises_conflict(
     server: ScriptedServer, client: SendbirdClient
 ) -> None:
@@ -122,7 +116,6 @@ async def test_create_existing_user_raises_conflict(
     assert caught.value.code == 400202
 
 
-@pytest.mark.asyncio
 async def test_ensure_user_returns_an_existing_user_with_one_call(
     server: ScriptedServer, client: SendbirdClient
 ) -> None:
@@ -131,7 +124,6 @@ async def test_ensure_user_returns_an_existing_user_with_one_call(
     assert [r.method for r in server.requests] == ["GET"]
 
 
-@pytest.mark.asyncio
 async def test_ensure_user_creates_a_missing_user(
     server: ScriptedServer, client: SendbirdClient
 ) -> None:
@@ -143,7 +135,6 @@ async def test_ensure_user_creates_a_missing_user(
     ]
 
 
-@pytest.mark.asyncio
 async def test_ensure_user_treats_a_concurrent_create_as_success(
     server: ScriptedServer, client: SendbirdClient
 ) -> None:
@@ -153,7 +144,6 @@ async def test_ensure_user_treats_a_concurrent_create_as_success(
     assert [r.method for r in server.requests] == ["GET", "POST", "GET"]
 
 
-@pytest.mark.asyncio
 async def test_ensure_user_reports_the_conflict_if_the_user_vanished(
     server: ScriptedServer, client: SendbirdClient
 ) -> None:
@@ -162,7 +152,6 @@ async def test_ensure_user_reports_the_conflict_if_the_user_vanished(
         await client.ensure_user("alice", "Alice")
 
 
-@pytest.mark.asyncio
 async def test_update_user_puts_only_the_given_fields(
     server: ScriptedServer, client: SendbirdClient
 ) -> None:
@@ -174,14 +163,12 @@ async def test_update_user_puts_only_the_given_fields(
     assert request.json() == {"nickname": "Al"}
 
 
-@pytest.mark.asyncio
 async def test_update_user_maps_not_found(server: ScriptedServer, client: SendbirdClient) -> None:
     server.reply(NOT_FOUND)
     with pytest.raises(SendbirdNotFoundError):
         await client.update_user("ghost", profile_url="")
 
 
-@pytest.mark.asyncio
 async def test_issue_session_token_sends_unix_ms_and_converts_back(
     server: ScriptedServer, client: SendbirdClient
 ) -> None:
@@ -199,7 +186,6 @@ async def test_issue_session_token_sends_unix_ms_and_converts_back(
     assert client.call_counts == {"POST /v3/users/{user_id}/token": 1}
 
 
-@pytest.mark.asyncio
 async def test_issue_session_token_for_missing_user_raises_not_found(
     server: ScriptedServer, client: SendbirdClient
 ) -> None:
@@ -208,7 +194,6 @@ async def test_issue_session_token_for_missing_user_raises_not_found(
         await client.issue_session_token("ghost", datetime.now(UTC) + timedelta(minutes=5))
 
 
-@pytest.mark.asyncio
 async def test_revoke_session_tokens(server: ScriptedServer, client: SendbirdClient) -> None:
     server.reply(Reply(body=b""), NOT_FOUND)
     assert await client.revoke_session_tokens("alice") is None
@@ -221,7 +206,6 @@ async def test_revoke_session_tokens(server: ScriptedServer, client: SendbirdCli
 
 
 @pytest.mark.parametrize("code", [400105, 400111])
-@pytest.mark.asyncio
 async def test_bad_fields_raise_validation_errors_without_retry(
     server: ScriptedServer, client: SendbirdClient, code: int
 ) -> None:
@@ -235,7 +219,6 @@ async def test_bad_fields_raise_validation_errors_without_retry(
 # ------------------------------------------------------------------ retries
 
 
-@pytest.mark.asyncio
 async def test_rate_limit_honours_sendbird_retry_after_header(
     server: ScriptedServer, client: SendbirdClient, sleeps: SleepRecorder
 ) -> None:
@@ -245,7 +228,6 @@ async def test_rate_limit_honours_sendbird_retry_after_header(
     assert client.call_counts["GET /v3/users/{user_id}"] == 2
 
 
-@pytest.mark.asyncio
 async def test_rate_limit_honours_retry_after_seconds(
     server: ScriptedServer, client: SendbirdClient, sleeps: SleepRecorder
 ) -> None:
@@ -254,7 +236,6 @@ async def test_rate_limit_honours_retry_after_seconds(
     assert sleeps.delays == [2.0]
 
 
-@pytest.mark.asyncio
 async def test_rate_limit_honours_retry_after_http_date(
     server: ScriptedServer, client: SendbirdClient, sleeps: SleepRecorder
 ) -> None:
@@ -265,7 +246,6 @@ async def test_rate_limit_honours_retry_after_http_date(
     assert 3.0 < delay <= 5.0  # HTTP-dates have whole-second precision
 
 
-@pytest.mark.asyncio
 async def test_retry_after_above_the_bound_fails_at_once(
     server: ScriptedServer, client: SendbirdClient, sleeps: SleepRecorder
 ) -> None:
@@ -279,7 +259,6 @@ async def test_retry_after_above_the_bound_fails_at_once(
     assert len(server.requests) == 1
 
 
-@pytest.mark.asyncio
 async def test_rate_limit_without_header_uses_backoff_until_exhausted(
     server: ScriptedServer, client: SendbirdClient, sleeps: SleepRecorder
 ) -> None:
@@ -292,7 +271,6 @@ async def test_rate_limit_without_header_uses_backoff_until_exhausted(
     assert len(server.requests) == 3
 
 
-@pytest.mark.asyncio
 async def test_server_error_then_success_is_retried(
     server: ScriptedServer, client: SendbirdClient, sleeps: SleepRecorder
 ) -> None:
@@ -306,7 +284,6 @@ async def test_server_error_then_success_is_retried(
     assert client.call_counts["POST /v3/users/{user_id}/token"] == 2
 
 
-@pytest.mark.asyncio
 async def test_server_errors_exhaust_the_retries(
     server: ScriptedServer, make_client: ClientFactory, sleeps: SleepRecorder
 ) -> None:
@@ -319,7 +296,6 @@ async def test_server_errors_exhaust_the_retries(
     assert len(server.requests) == 4
 
 
-@pytest.mark.asyncio
 async def test_server_error_asking_for_a_long_pause_is_not_waited_for(
     server: ScriptedServer, client: SendbirdClient, sleeps: SleepRecorder
 ) -> None:
@@ -329,7 +305,6 @@ async def test_server_error_asking_for_a_long_pause_is_not_waited_for(
     assert sleeps.delays == []
 
 
-@pytest.mark.asyncio
 async def test_html_502_gives_a_clear_server_error(
     server: ScriptedServer, make_client: ClientFactory
 ) -> None:
@@ -344,7 +319,6 @@ async def test_html_502_gives_a_clear_server_error(
     assert caught.value.code is None
 
 
-@pytest.mark.asyncio
 async def test_connect_error_is_retried_then_raised(
     make_client: ClientFactory, sleeps: SleepRecorder
 ) -> None:
@@ -360,7 +334,6 @@ async def test_connect_error_is_retried_then_raised(
     assert client.call_counts["GET /v3/users/{user_id}"] == 3
 
 
-@pytest.mark.asyncio
 async def test_read_timeout_is_retried_then_raised(
     server: ScriptedServer, make_client: ClientFactory, sleeps: SleepRecorder
 ) -> None:
@@ -377,7 +350,6 @@ async def test_read_timeout_is_retried_then_raised(
     assert len(server.requests) == 2
 
 
-@pytest.mark.asyncio
 async def test_read_timeout_then_success(
     server: ScriptedServer, make_client: ClientFactory, sleeps: SleepRecorder
 ) -> None:
@@ -388,7 +360,6 @@ async def test_read_timeout_then_success(
     assert sleeps.delays == [0.25]
 
 
-@pytest.mark.asyncio
 async def test_max_retries_zero_sends_once(
     server: ScriptedServer, make_client: ClientFactory, sleeps: SleepRecorder
 ) -> None:
@@ -403,7 +374,6 @@ async def test_max_retries_zero_sends_once(
 # ------------------------------------------------------ odd success bodies
 
 
-@pytest.mark.asyncio
 async def test_non_json_success_body_is_reported(
     server: ScriptedServer, client: SendbirdClient
 ) -> None:
@@ -412,7 +382,6 @@ async def test_non_json_success_body_is_reported(
         await client.get_user("alice")
 
 
-@pytest.mark.asyncio
 async def test_json_that_is_not_a_user_is_reported(
     server: ScriptedServer, client: SendbirdClient
 ) -> None:
@@ -421,7 +390,6 @@ async def test_json_that_is_not_a_user_is_reported(
         await client.get_user("alice")
 
 
-@pytest.mark.asyncio
 async def test_bare_404_from_a_wrong_base_url_is_not_none(
     server: ScriptedServer, client: SendbirdClient
 ) -> None:
@@ -434,7 +402,6 @@ async def test_bare_404_from_a_wrong_base_url_is_not_none(
 # ---------------------------------------------------------------- lifecycle
 
 
-@pytest.mark.asyncio
 async def test_async_context_manager_closes_the_client(server: ScriptedServer) -> None:
     server.reply(Reply(json=USER_JSON))
     async with SendbirdClient(server.base_url, API_TOKEN) as client:
@@ -444,7 +411,6 @@ async def test_async_context_manager_closes_the_client(server: ScriptedServer) -
         await client.get_user("alice")
 
 
-@pytest.mark.asyncio
 async def test_for_application_builds_the_hosted_url() -> None:
     async with SendbirdClient.for_application("A1B2-C3", API_TOKEN) as client:
         assert client.base_url == "https://api-a1b2-c3.sendbird.com"  # hosts are case-insensitive

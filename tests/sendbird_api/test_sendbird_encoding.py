@@ -40,7 +40,6 @@ def test_encode_path_segment(user_id: str, segment: str) -> None:
 
 
 @pytest.mark.parametrize(("user_id", "segment"), IDS)
-@pytest.mark.asyncio
 async def test_user_ids_reach_the_server_intact(
     server: ScriptedServer, client: SendbirdClient, user_id: str, segment: str
 ) -> None:
@@ -58,7 +57,6 @@ async def test_user_ids_reach_the_server_intact(
     assert post.segments == ["v3", "users", user_id, "token"]
 
 
-@pytest.mark.asyncio
 async def test_base_url_with_a_path_prefix_and_v3_suffix(server: ScriptedServer) -> None:
     server.reply(Reply(json={"user_id": "a/b", "nickname": ""}))
     async with SendbirdClient(f"{server.base_url}/v3/", API_TOKEN) as client:
@@ -98,7 +96,6 @@ FUTURE = datetime(2030, 1, 1, tzinfo=UTC)
         (lambda c: c.revoke_session_tokens(""), "user_id"),
     ],
 )
-@pytest.mark.asyncio
 async def test_bad_input_is_rejected_without_a_request(
     server: ScriptedServer, client: SendbirdClient, call, field: str
 ) -> None:
@@ -111,7 +108,6 @@ async def test_bad_input_is_rejected_without_a_request(
     assert sum(client.call_counts.values()) == 0
 
 
-@pytest.mark.asyncio
 async def test_limits_are_inclusive(server: ScriptedServer, client: SendbirdClient) -> None:
     server.reply(Reply(json={"user_id": "u" * 80, "nickname": "n" * 80}))
     await client.create_user("u" * 80, "n" * 80, "p" * 2048)

@@ -37,7 +37,6 @@ def everything_logged(records: list[logging.LogRecord]) -> str:
     return "\n".join(parts)
 
 
-@pytest.mark.asyncio
 async def test_no_token_in_any_log_record_or_error(
     server: ScriptedServer, make_client: ClientFactory, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -91,7 +90,6 @@ async def test_no_token_in_any_log_record_or_error(
         assert secret not in repr(client)
 
 
-@pytest.mark.asyncio
 async def test_one_debug_line_per_attempt_and_one_warning_per_retry(
     server: ScriptedServer, client: SendbirdClient, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -108,7 +106,6 @@ async def test_one_debug_line_per_attempt_and_one_warning_per_retry(
     assert all("a/b" not in r.getMessage() and "a%2Fb" not in r.getMessage() for r in ours)
 
 
-@pytest.mark.asyncio
 async def test_filter_scrubs_secrets_logged_through_the_clients_logger(
     server: ScriptedServer, make_client: ClientFactory, caplog: pytest.LogCaptureFixture
 ) -> None:

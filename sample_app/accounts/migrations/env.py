@@ -11,6 +11,9 @@ against this directory compares just those tables, and the version table is
 
 from __future__ import annotations
 
+from typing import Any
+
+import sqlalchemy as sa
 from alembic import context
 
 from sample_app.accounts.database import VERSION_TABLE, create_engine_for
@@ -19,30 +22,26 @@ from sample_app.accounts.models import accounts_metadata
 config = context.config
 
 
-def _run(connection: object) -> None:
+def _configure_and_run(**options: Any) -> None:
+    """Configure the context for the accounts tables (plus `options`) and migrate."""
     context.configure(
-        connection=connection,
         target_metadata=accounts_metadata,
         version_table=config.attributes.get("version_table", VERSION_TABLE),
         # SQLite cannot ALTER most things; batch mode recreates tables when needed.
         render_as_batch=True,
-        compare_type=True,
+        **options,
     )
     with context.begin_transaction():
         context.run_migrations()
+
+
+def _run(connection: sa.Connection) -> None:
+    _configure_and_run(connection=connection, compare_type=True)
 
 
 def run_migrations_offline() -> None:
     """Emit SQL to stdout instead of running it (`alembic upgrade --sql`)."""
-    context.configure(
-        url=config.get_main_option("sqlalchemy.url"),
-        target_metadata=accounts_metadata,
-        version_table=config.attributes.get("version_table", VERSION_TABLE),
-        literal_binds=True,
-        render_as_batch=True,
-    )
-    with context.begin_transaction():
-        context.run_migrations()
+    _configure_and_run(url=config.get_main_option("sqlalchemy.url"), literal_binds=True)
 
 
 def run_migrations_online() -> None:

@@ -1,0 +1,352 @@
+"""ChatSessionState's handlers, called directly: who gets a session token, and what the panel shows.
+
+The sandbox's list of issued tokens is the proof that a refusal issued nothing.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from sample_app import routes
+from sample_app.state.chat_session import (
+    MAX_REPORTED_TEXT,
+    MAX_TIMELINE_EVENTS,
+    SIGNED_OUT_REPLY,
+    ChatSessionState,
+)
+from sample_app.state.session_phase import SessionPhase
+from tests.state.conftest import APP_ID, BOT_ID, StateHarness, has_script, redirect_target, run
+
+TOKEN_FAULT = {"method": "POST", "path": "/v3/users/*/token", "count": 5, "status": 500}
+
+
+def kinds(chat: ChatSessionState) -> list[str]:
+    """The timeline's event kinds, newest first."""
+    return [event["kind"] for event in chat.timeline]
+
+
+# ---- open_chat -------------------------------------------------------------------------
+
+
+async def test_open_chat_issues_the_first_token_and_shows_the_widget(tab: StateHarness) -> None:
+    updates = await tab.open_chat("alice")
+
+    chat = tab.chat
+    assert redirect_target(updates) is None
+    assert chat.widget_visible
+    assert chat.session_token
+    assert chat.sendbird_user_id.startswith("sample-")
+    assert chat.nickname == "Alice"
+    assert (chat.app_id, chat.bot_id) == (APP_ID, BOT_ID)
+    assert chat.widget_api_host == tab.services.settings.widget_api_host
+    assert chat.widget_ws_host == tab.services.settings.widget_ws_host
+    assert chat.on_sandbox
+    assert chat.phase == SessionPhase.CONNECTING
+    assert chat.status == "Token issued; connecting the widget"
+    assert chat.status_tone == "blue"
+    assert await tab.issued(chat.sendbird_user_id) == 1
+    assert tab.auth.username == "alice"
+
+
+async def test_open_chat_signed_out_redirects_and_issues_nothing(tab: StateHarness) -> None:
+    updates = await run(tab.chat.open_chat())
+
+    assert redirect_target(updates) == routes.SIGN_IN
+    assert not tab.chat.widget_visible
+    assert await tab.control.tokens() == []
+
+
+async def test_open_chat_with_an_expired_sign_in_redirects_and_drops_it(tab: StateHarness) -> None:
+    tab.sign_in_tab("alice")
+    tab.clock.advance(hours=13)
+
+    updates = await run(tab.chat.open_chat())
+
+    assert redirect_target(updates) == routes.SIGN_IN
+    assert tab.auth.sign_in_token == ""
+    assert tab.auth.username == ""
+    assert await tab.control.tokens() == []
+
+
+async def test_open_chat_with_a_revoked_sign_in_redirects(tab: StateHarness) -> None:
+    token = tab.sign_in_tab("alice")
+    tab.accounts.sign_out(token)  # signed out in another tab
+
+    updates = await run(tab.chat.open_chat())
+
+    assert redirect_target(updates) == routes.SIGN_IN
+    assert await tab.control.tokens() == []
+
+
+async def test_open_chat_when_sendbird_fails_shows_why_and_no_widget(tab: StateHarness) -> None:
+    await tab.control.fault(**TOKEN_FAULT)
+
+    await tab.open_chat("alice")
+
+    chat = tab.chat
+    assert not chat.widget_visible
+    assert chat.session_token == ""
+    assert chat.phase == SessionPhase.START_FAILED
+    assert chat.status_tone == "red"
+    assert "HTTP 500" in chat.last_error
+    assert kinds(chat)[0] == "error"
+    assert chat.reconnect_offered
+
+
+async def test_open_chat_for_another_account_starts_a_clean_panel(tab: StateHarness) -> None:
+    await tab.open_chat("alice")
+    alice_id = tab.chat.sendbird_user_id
+    tab.sign_in_tab("bob")
+
+    await run(tab.chat.open_chat())
+
+    chat = tab.chat
+    assert chat.sendbird_user_id != alice_id
+    assert chat.nickname == "Bob"
+    assert len(chat.timeline) == 1  # only bob's first token
+    assert await tab.issued(chat.sendbird_user_id) == 1
+
+
+# ---- answer_token_request ----------------------------------------------------------------
+
+
+async def test_token_request_is_answered_for_the_signed_in_user(tab: StateHarness) -> None:
+    await tab.open_chat("alice")
+
+    await run(tab.chat.answer_token_request(7))
+
+    chat = tab.chat
+    assert chat.token_reply["request_id"] == 7
+    assert chat.token_reply["error"] == ""
+    assert chat.token_reply["token"] == chat.session_token
+    assert await tab.issued(chat.sendbird_user_id) == 2
+
+
+@pytest.mark.parametrize("how", ["signed out", "expired", "revoked", "another account"])
+async def test_token_request_is_refused_and_issues_nothing(tab: StateHarness, how: str) -> None:
+    await tab.open_chat("alice")
+    alice_id = tab.chat.sendbird_user_id
+    if how == "signed out":
+        tab.auth.sign_in_token = ""
+    elif how == "expired":
+        tab.clock.advance(hours=13)
+    elif how == "revoked":
+        tab.accounts.sign_out(tab.auth.sign_in_token)
+    else:
+        tab.sign_in_tab("bob")  # bob signed in in another tab of this browser
+
+    await run(tab.chat.answer_token_request(8))
+
+    assert tab.chat.token_reply == {"request_id": 8, "token": "", "error": SIGNED_OUT_REPLY}
+    assert kinds(tab.chat)[0] == "token refused"
+    assert await tab.issued(alice_id) == 1
+    assert len(await tab.control.tokens()) == 1  # nobody else got one either
+
+
+async def test_token_request_from_a_tab_without_a_chat_leaves_no_trace(tab: StateHarness) -> None:
+    """A raw event from a signed-out tab gets a refusal and does not grow the tab's state."""
+    for request_id in range(100):
+        await run(tab.chat.answer_token_request(request_id))
+
+    assert tab.chat.token_reply["error"] == SIGNED_OUT_REPLY
+    assert tab.chat.timeline == []
+    assert await tab.control.tokens() == []
+
+
+async def test_token_request_when_sendbird_fails_rejects_with_the_reason(tab: StateHarness) -> None:
+    await tab.open_chat("alice")
+    await tab.control.fault(**TOKEN_FAULT)
+
+    await run(tab.chat.answer_token_request(9))
+
+    chat = tab.chat
+    assert chat.token_reply["request_id"] == 9
+    assert chat.token_reply["token"] == ""
+    assert "HTTP 500" in chat.token_reply["error"]
+    assert chat.phase == SessionPhase.REFRESH_FAILED
+    assert chat.last_error == chat.token_reply["error"]
+
+
+# ---- the widget's other callbacks ----------------------------------------------------------
+
+
+async def test_callbacks_move_the_phase_and_the_timeline(tab: StateHarness) -> None:
+    await tab.open_chat("alice")
+    chat = tab.chat
+
+    chat.island_status("mounted", "18.3.1")
+    assert (chat.phase, chat.status) == (SessionPhase.CONNECTED, "Connected")
+    chat.session_error({"message": "Failed to get the session token", "code": 800500})
+    assert chat.phase == SessionPhase.SESSION_ERROR
+    assert chat.last_error == "Failed to get the session token (800500)"
+    assert chat.reconnect_offered
+    chat.session_refreshed()
+    assert chat.status == "Connected (session refreshed)"
+    assert chat.last_error == ""
+    assert chat.last_refresh_at
+    assert not chat.reconnect_offered
+    chat.session_closed()
+    chat.session_closed()  # the SDK reports a revocation twice
+    assert chat.phase == SessionPhase.CLOSED
+    assert kinds(chat)[:3] == ["onSessionClosed", "onSessionRefreshed", "onSessionError"]
+    chat.island_status("error", "the island failed to load")
+    assert chat.phase == SessionPhase.WIDGET_ERROR
+    assert chat.last_error == "the island failed to load"
+
+
+async def test_browser_sent_text_is_bounded(tab: StateHarness) -> None:
+    await tab.open_chat("alice")
+
+    tab.chat.session_error({"message": "x" * 100_000, "code": 1})
+    tab.chat.island_status("error", "y" * 100_000)
+
+    assert len(tab.chat.last_error) == MAX_REPORTED_TEXT
+    assert all(len(event["detail"]) <= MAX_REPORTED_TEXT + 20 for event in tab.chat.timeline)
+
+
+async def test_the_timeline_keeps_the_newest_events_only(tab: StateHarness) -> None:
+    await tab.open_chat("alice")
+
+    for _ in range(3 * MAX_TIMELINE_EVENTS):
+        tab.chat.session_refreshed()
+
+    assert len(tab.chat.timeline) == MAX_TIMELINE_EVENTS
+
+
+async def test_callbacks_from_a_tab_without_a_widget_change_nothing(tab: StateHarness) -> None:
+    chat = tab.chat
+    chat.session_refreshed()
+    chat.session_error({"message": "spoofed", "code": 1})
+    chat.session_closed()
+    chat.island_status("mounted", "spoofed")
+
+    assert chat.timeline == []
+    assert chat.last_error == ""
+    assert chat.island_state == ""
+    assert chat.phase == SessionPhase.NOT_STARTED
+
+
+# ---- reconnect -----------------------------------------------------------------------------
+
+
+async def test_reconnect_remounts_with_a_new_token(tab: StateHarness) -> None:
+    await tab.open_chat("alice")
+    tab.chat.session_closed()
+
+    updates = await run(tab.chat.reconnect())
+
+    chat = tab.chat
+    assert redirect_target(updates) is None
+    assert chat.remount_key == 1
+    assert chat.widget_visible
+    assert kinds(chat)[0] == "reconnect"
+    assert await tab.issued(chat.sendbird_user_id) == 2
+
+
+@pytest.mark.parametrize("how", ["signed out", "expired", "revoked"])
+async def test_reconnect_without_a_valid_sign_in_goes_to_sign_in(
+    tab: StateHarness, how: str
+) -> None:
+    await tab.open_chat("alice")
+    if how == "signed out":
+        tab.auth.sign_in_token = ""
+    elif how == "expired":
+        tab.clock.advance(hours=13)
+    else:
+        tab.accounts.sign_out(tab.auth.sign_in_token)
+
+    updates = await run(tab.chat.reconnect())
+
+    assert redirect_target(updates) == routes.SIGN_IN
+    assert not tab.chat.widget_visible
+    assert tab.chat.session_token == ""
+    assert len(await tab.control.tokens()) == 1
+
+
+async def test_reconnect_when_sendbird_fails_says_so(tab: StateHarness) -> None:
+    await tab.open_chat("alice")
+    tab.chat.session_closed()
+    await tab.control.fault(**TOKEN_FAULT)
+
+    await run(tab.chat.reconnect())
+
+    assert tab.chat.phase == SessionPhase.RECONNECT_FAILED
+    assert tab.chat.remount_key == 0
+    assert "HTTP 500" in tab.chat.last_error
+
+
+# ---- end_session ---------------------------------------------------------------------------
+
+
+async def test_end_session_unmounts_revokes_and_clears_the_widget_cache(tab: StateHarness) -> None:
+    await tab.open_chat("alice")
+    user_id = tab.chat.sendbird_user_id
+
+    updates = await run(tab.chat.end_session())
+
+    chat = tab.chat
+    assert not chat.widget_visible
+    assert chat.session_token == ""
+    assert chat.phase == SessionPhase.ENDED
+    assert has_script(updates)
+    assert [token["revoked"] for token in await tab.control.tokens(user_id)] == [True]
+    assert tab.auth.sign_in_token  # still signed in
+
+
+async def test_end_session_for_another_account_revokes_nobody(tab: StateHarness) -> None:
+    await tab.open_chat("alice")
+    tab.sign_in_tab("bob")
+
+    await run(tab.chat.end_session())
+
+    assert not tab.chat.widget_visible
+    assert not any(token["revoked"] for token in await tab.control.tokens())
+
+
+async def test_end_session_when_revocation_fails_shows_it(tab: StateHarness) -> None:
+    await tab.open_chat("alice")
+    await tab.control.fault(method="DELETE", path="/v3/users/*/token", count=5, status=500)
+
+    await run(tab.chat.end_session())
+
+    assert tab.chat.last_error.startswith("Revoking the Sendbird tokens failed")
+    assert not tab.chat.widget_visible
+
+
+# ---- sandbox demo controls -----------------------------------------------------------------
+
+
+async def test_sandbox_controls_act_on_this_chats_user(tab: StateHarness) -> None:
+    await tab.open_chat("alice")
+    user_id = tab.chat.sendbird_user_id
+
+    await run(tab.chat.sandbox_expire_token())
+    assert [token["expired"] for token in await tab.control.tokens(user_id)] == [True]
+    await run(tab.chat.sandbox_expire_session_key())
+    await run(tab.chat.sandbox_revoke())
+    assert [token["revoked"] for token in await tab.control.tokens(user_id)] == [True]
+    assert kinds(tab.chat)[:3] == ["sandbox", "sandbox", "sandbox"]
+
+
+async def test_sandbox_controls_do_nothing_for_a_signed_out_tab(tab: StateHarness) -> None:
+    await tab.open_chat("alice")
+    user_id = tab.chat.sendbird_user_id
+    tab.auth.sign_in_token = ""
+
+    await run(tab.chat.sandbox_revoke())
+
+    assert not any(token["revoked"] for token in await tab.control.tokens(user_id))
+
+
+async def test_sign_in_expiry_is_checked_on_every_request(tab: StateHarness) -> None:
+    """A sign-in that expires while the chat is open stops the next refresh."""
+    await tab.open_chat("alice")
+    tab.clock.advance(hours=11, minutes=59)
+    await run(tab.chat.answer_token_request(1))
+    assert tab.chat.token_reply["token"]
+
+    tab.clock.advance(minutes=2)
+    await run(tab.chat.answer_token_request(2))
+
+    assert tab.chat.token_reply["error"] == SIGNED_OUT_REPLY
+    assert tab.auth.sign_in_token == ""
