@@ -364,8 +364,9 @@ def test_clear_widget_cache_script_escapes_ids(app_id: str, bot_id: str) -> None
 def test_state_never_holds_the_api_token(state: type[rx.State], known_var: str) -> None:
     public = {name for name in state.vars if not name.startswith("_")}
     every_field = set(state.get_fields())  # backend (underscore) fields included
+    computed = set(state.computed_vars)  # derived from fields (the panel's status)
 
     assert known_var in public  # the listing is real
-    assert public <= every_field | {"router"}
+    assert public <= every_field | computed | {"router"}
     for name in every_field | public:
         assert not FORBIDDEN_NAME.search(name), f"{state.__name__}.{name}"

@@ -146,15 +146,17 @@ class ChatAiWidget(rx.NoSSRComponent):
     """Bump to remount the widget (e.g. reconnect after the session closed)."""
 
     # --- Session callbacks (configureSession) and island status ---
-    on_session_token_required: rx.EventHandler[passthrough_event_spec(int)]
+    # Reflex reads these annotations at runtime (the spec says what the trigger passes);
+    # mypy cannot, hence the ignores.
+    on_session_token_required: rx.EventHandler[passthrough_event_spec(int)]  # type: ignore[type-arg, valid-type]
     """The widget needs a new token; the handler must answer through `token_reply`."""
-    on_session_refreshed: rx.EventHandler[no_args_event_spec]
+    on_session_refreshed: rx.EventHandler[no_args_event_spec]  # type: ignore[type-arg, valid-type]
     """The SDK refreshed its session with a new token or key."""
-    on_session_error: rx.EventHandler[passthrough_event_spec(SessionErrorDetail)]
+    on_session_error: rx.EventHandler[passthrough_event_spec(SessionErrorDetail)]  # type: ignore[type-arg, valid-type]
     """Refreshing the session failed (e.g. the token request was rejected)."""
-    on_session_closed: rx.EventHandler[no_args_event_spec]
+    on_session_closed: rx.EventHandler[no_args_event_spec]  # type: ignore[type-arg, valid-type]
     """The session is over (revoked, or resolved with null); remount to reconnect."""
-    on_island_status: rx.EventHandler[passthrough_event_spec(str, str)]
+    on_island_status: rx.EventHandler[passthrough_event_spec(str, str)]  # type: ignore[type-arg, valid-type]
     """`("loading" | "mounted" | "error", detail)` as the island loads."""
 
     @classmethod

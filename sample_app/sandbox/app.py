@@ -86,6 +86,7 @@ def create_sandbox_app(config: SandboxConfig) -> Starlette:
     async def _dispatch_api(request: Request, segments: list[str]) -> Response:
         method = _method(request)
         match = find_route(api_routes, method, segments)
+        params: dict[str, str]
         if match is None:
             key, surface, spec, params = f"{method} /v3/* (unhandled)", "widget_api", None, {}
         else:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, MutableMapping
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import unquote_to_bytes
@@ -78,7 +78,7 @@ def error_response(error: ApiError) -> Response:
     return json_response(envelope, status=error.status, headers=error.headers)
 
 
-def raw_segments(scope: dict[str, Any]) -> list[str] | None:
+def raw_segments(scope: MutableMapping[str, Any]) -> list[str] | None:
     """Split the undecoded request path into percent-decoded segments.
 
     Returns:

@@ -18,6 +18,7 @@ import logging
 import re
 import secrets
 import zlib
+from collections.abc import MutableMapping
 from typing import Any
 from urllib.parse import unquote
 
@@ -256,7 +257,7 @@ class ChatSocket:
                 await self.conn.close(1008, "too many protocol errors")
                 return
 
-    async def _decode(self, message: dict[str, Any]) -> str | None:
+    async def _decode(self, message: MutableMapping[str, Any]) -> str | None:
         """Frame text, or ``None`` after answering ``EROR`` for oversize or undecodable data."""
         limit = self.config.ws_max_payload
         text = message.get("text")

@@ -33,13 +33,12 @@ from .errors import (
     SendbirdNotFoundError,
     SendbirdRateLimitError,
     SendbirdRetryAfterTooLongError,
-    SendbirdServerError,
     SendbirdTimeoutError,
     error_from_response,
 )
 from .models import SendbirdUser, SessionToken, datetime_to_unix_ms
 from .redaction import RedactingFilter, redact
-from .retry import RetryPolicy, parse_retry_after
+from .retry import RetryPolicy
 
 __all__ = [
     "DEFAULT_TIMEOUT",
@@ -396,10 +395,7 @@ class SendbirdClient:
                     endpoint=endpoint,
                     secrets=self._secrets,
                 )
-                if isinstance(failure, SendbirdRateLimitError):
-                    retry_after = failure.retry_after
-                elif isinstance(failure, SendbirdServerError):
-                    retry_after = parse_retry_after(response.headers)
+                retry_after = failure.retry_after
             self._log_attempt(endpoint, outcome, attempt, started)
 
             if not failure.retryable:

@@ -17,11 +17,11 @@ Hierarchy::
 
 Why map on Sendbird's JSON ``code`` first and the HTTP status second: Sendbird answers
 almost every client error with HTTP 400, so the status alone cannot tell "user not
-found" from "invalid API token". The official session sample checked only
-``response.ok`` and therefore treated a wrong token as a missing user and tried to
-create it. Here :class:`SendbirdAuthError` is never a :class:`SendbirdNotFoundError`,
-and ``SendbirdClient.get_user`` returns ``None`` only for code 400201. The status is
-the fallback for answers without a Sendbird envelope, such as an HTML 502 page.
+found" from "invalid API token": a client that checks only the status treats a wrong
+API token as a missing user and tries to create it. Here :class:`SendbirdAuthError` is
+never a :class:`SendbirdNotFoundError`, and ``SendbirdClient.get_user`` returns ``None``
+only for code 400201. The status is the fallback for answers without a Sendbird
+envelope, such as an HTML 502 page.
 
 Messages say what went wrong and what to do next, and never contain the API token or
 a session token (server-supplied text passes through :func:`~.redaction.redact`).
@@ -116,6 +116,8 @@ class SendbirdAPIError(SendbirdError):
         message: Sendbird's ``message`` field, or a short description of the body.
         request_id: A request id header from the response, if there was one.
         endpoint: ``"METHOD /path/{template}"`` of the failed call, if known.
+        retry_after: Seconds the server asked us to wait (``X-RateLimit-RetryAfter`` or
+            ``Retry-After``, sent with 429 and some 503 answers); ``None`` when it did not say.
     """
 
     _summary: ClassVar[str] = "Sendbird returned an error"
@@ -129,6 +131,7 @@ class SendbirdAPIError(SendbirdError):
         request_id: str | None = None,
         *,
         endpoint: str | None = None,
+        retry_after: float | None = None,
     ) -> None:
         """Create the error.
 
@@ -138,12 +141,14 @@ class SendbirdAPIError(SendbirdError):
             message: Error text, already free of secrets.
             request_id: Request id header value, if any.
             endpoint: Method and path template of the failed call.
+            retry_after: Seconds the server asked us to wait, if it said.
         """
         self.status_code = status_code
         self.code = code
         self.message = message
         self.request_id = request_id
         self.endpoint = endpoint
+        self.retry_after = retry_after
         super().__init__(self._describe())
 
     def _hint_text(self) -> str:
@@ -177,7 +182,7 @@ class SendbirdAPIError(SendbirdError):
         return (
             f"{type(self).__name__}(status_code={self.status_code!r}, code={self.code!r}, "
             f"message={self.message!r}, request_id={self.request_id!r}, "
-            f"endpoint={self.endpoint!r})"
+            f"endpoint={self.endpoint!r}, retry_after={self.retry_after!r})"
         )
 
 
@@ -216,47 +221,16 @@ class SendbirdValidationError(SendbirdAPIError):
 
 
 class SendbirdRateLimitError(SendbirdAPIError):
-    """Too many requests (code 500910 / HTTP 429).
-
-    Attributes:
-        retry_after: Seconds Sendbird asked us to wait, from ``X-RateLimit-RetryAfter``
-            or ``Retry-After``; ``None`` when it did not say.
-    """
+    """Too many requests (code 500910 / HTTP 429); ``retry_after`` says how long to wait."""
 
     retryable = True
     _summary = "Sendbird rate limit exceeded"
-
-    def __init__(
-        self,
-        status_code: int,
-        code: int | None,
-        message: str,
-        request_id: str | None = None,
-        *,
-        retry_after: float | None = None,
-        endpoint: str | None = None,
-    ) -> None:
-        """Create the error.
-
-        Args:
-            status_code: HTTP status of the response.
-            code: Sendbird error code, if the body had one.
-            message: Error text, already free of secrets.
-            request_id: Request id header value, if any.
-            retry_after: Seconds the server asked us to wait, if it said.
-            endpoint: Method and path template of the failed call.
-        """
-        self.retry_after = retry_after
-        super().__init__(status_code, code, message, request_id, endpoint=endpoint)
 
     def _hint_text(self) -> str:
         wait = "retry later"
         if self.retry_after is not None:
             wait = f"retry after {self.retry_after:g} s"
         return f"{wait}; cache session tokens rather than issuing one per page view"
-
-    def __repr__(self) -> str:
-        return f"{super().__repr__()[:-1]}, retry_after={self.retry_after!r})"
 
 
 class SendbirdRetryAfterTooLongError(SendbirdRateLimitError):
@@ -342,16 +316,14 @@ def error_from_response(
     message = redact(message, secrets)
     request_id = _header(headers, "x-request-id") or _header(headers, "request-id")
     cls = _error_class(status_code, code)
-    if issubclass(cls, SendbirdRateLimitError):
-        return SendbirdRateLimitError(
-            status_code,
-            code,
-            message,
-            request_id,
-            retry_after=parse_retry_after(headers),
-            endpoint=endpoint,
-        )
-    return cls(status_code, code, message, request_id, endpoint=endpoint)
+    return cls(
+        status_code,
+        code,
+        message,
+        request_id,
+        endpoint=endpoint,
+        retry_after=parse_retry_after(headers),
+    )
 
 
 def _error_class(status_code: int, code: int | None) -> type[SendbirdAPIError]:

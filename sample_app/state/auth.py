@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import reflex as rx
+from reflex.event import EventSpec
 
 from sample_app import routes
 from sample_app.accounts import (
@@ -109,7 +110,7 @@ class AuthState(rx.State):
     # ---- pages ----
 
     @rx.event
-    async def redirect_if_signed_in(self) -> rx.event.EventSpec | None:
+    async def redirect_if_signed_in(self) -> EventSpec | None:
         """On the sign-in and register pages: go to the chat when already signed in."""
         self._clear_form()
         if await self._check_sign_in() is not None:
@@ -119,7 +120,7 @@ class AuthState(rx.State):
     # ---- forms ----
 
     @rx.event
-    async def sign_in(self, form_data: dict[str, Any]) -> AsyncIterator[rx.event.EventSpec | None]:
+    async def sign_in(self, form_data: dict[str, Any]) -> AsyncIterator[EventSpec | None]:
         """Check the credentials on the server and keep the new sign-in token."""
         username = str(form_data.get("username", ""))
         password = str(form_data.get("password", ""))
@@ -128,7 +129,7 @@ class AuthState(rx.State):
             self.form_error = "Enter your username and password."
             return
         self.submitting = True
-        yield
+        yield None  # push the change to the browser now
         try:
             signed_in = await asyncio.to_thread(
                 get_services().accounts.sign_in, username, password, self._client_key()
@@ -143,7 +144,7 @@ class AuthState(rx.State):
             self.submitting = False
 
     @rx.event
-    async def register(self, form_data: dict[str, Any]) -> AsyncIterator[rx.event.EventSpec | None]:
+    async def register(self, form_data: dict[str, Any]) -> AsyncIterator[EventSpec | None]:
         """Create an account, then sign in with it; every field problem is shown at once."""
         username = str(form_data.get("username", ""))
         password = str(form_data.get("password", ""))
@@ -154,7 +155,7 @@ class AuthState(rx.State):
             self.field_errors = {"confirm_password": "The passwords do not match."}
             return
         self.submitting = True
-        yield
+        yield None  # push the change to the browser now
         accounts = get_services().accounts
         try:
             await asyncio.to_thread(accounts.register, username, password, display_name)
@@ -178,18 +179,18 @@ class AuthState(rx.State):
     # ---- sign-out ----
 
     @rx.event
-    async def sign_out(self) -> AsyncIterator[rx.event.EventSpec | None]:
+    async def sign_out(self) -> AsyncIterator[EventSpec | None]:
         """End this browser's sign-in, then its Sendbird session, and go to sign-in."""
         async for update in self._sign_out(everywhere=False):
             yield update
 
     @rx.event
-    async def sign_out_everywhere(self) -> AsyncIterator[rx.event.EventSpec | None]:
+    async def sign_out_everywhere(self) -> AsyncIterator[EventSpec | None]:
         """End every sign-in of this account (all browsers), then its Sendbird session."""
         async for update in self._sign_out(everywhere=True):
             yield update
 
-    async def _sign_out(self, *, everywhere: bool) -> AsyncIterator[rx.event.EventSpec | None]:
+    async def _sign_out(self, *, everywhere: bool) -> AsyncIterator[EventSpec | None]:
         # The chat state derives from this one, so it is imported here, not at the top.
         from sample_app.state.chat_session import ChatSessionState
 

@@ -26,6 +26,7 @@ from datetime import UTC, datetime
 from typing import TypedDict
 
 import reflex as rx
+from reflex.event import EventSpec
 
 from sample_app import routes
 from sample_app.components.chat_ai_widget import (
@@ -162,7 +163,7 @@ class ChatSessionState(AuthState):
 
     async def _end_sendbird_session(
         self, user_id: str, *, ending: str
-    ) -> AsyncIterator[rx.event.EventSpec | None]:
+    ) -> AsyncIterator[EventSpec | None]:
         """Unmount the widget, revoke every token of `user_id`, and forget the widget's cache.
 
         The widget goes first: revoked while mounted, it would report a closed session. With
@@ -184,7 +185,7 @@ class ChatSessionState(AuthState):
     # ---- page load ----
 
     @rx.event
-    async def open_chat(self) -> AsyncIterator[rx.event.EventSpec | None]:
+    async def open_chat(self) -> AsyncIterator[EventSpec | None]:
         """Ensure the Sendbird user, issue the first token, then let the widget render."""
         user = await self._check_sign_in()
         if user is None:
@@ -205,7 +206,7 @@ class ChatSessionState(AuthState):
         self.nickname = user.identity.nickname
         self.last_error = ""
         self._set_phase(SessionPhase.ISSUING_FIRST_TOKEN)
-        yield
+        yield None  # push the change to the browser now
         issued = await self._issue_token(
             user.identity, force_new=False, failed=SessionPhase.START_FAILED, step="first token"
         )
@@ -279,7 +280,7 @@ class ChatSessionState(AuthState):
     # ---- user actions ----
 
     @rx.event
-    async def reconnect(self) -> AsyncIterator[rx.event.EventSpec | None]:
+    async def reconnect(self) -> AsyncIterator[EventSpec | None]:
         """Remount the widget with a fresh token (after a closed session or an error)."""
         user = await self._check_sign_in()
         if user is None:
@@ -287,7 +288,7 @@ class ChatSessionState(AuthState):
             yield rx.redirect(routes.SIGN_IN)
             return
         self._set_phase(SessionPhase.RECONNECTING)
-        yield
+        yield None  # push the change to the browser now
         issued = await self._issue_token(
             user.identity, force_new=True, failed=SessionPhase.RECONNECT_FAILED, step="reconnect"
         )
@@ -297,7 +298,7 @@ class ChatSessionState(AuthState):
             self._log("reconnect", "widget remounted with a new token")
 
     @rx.event
-    async def end_session(self) -> AsyncIterator[rx.event.EventSpec | None]:
+    async def end_session(self) -> AsyncIterator[EventSpec | None]:
         """Demo: end the chat session but stay signed in (reconnect starts a new one)."""
         user = await self._this_chats_user()
         if user is None:

@@ -29,7 +29,7 @@ def register(page: Page, username: str, display_name: str, password: str = PASSW
     page.get_by_label("Password", exact=True).fill(password)
     page.get_by_label("Confirm password").fill(password)
     page.get_by_role("button", name="Create account").click()
-    expect(page.get_by_role("button", name="Sign out")).to_be_visible()
+    expect(page.get_by_role("button", name="Sign out", exact=True)).to_be_visible()
 
 
 def sign_in(page: Page, username: str, password: str = PASSWORD) -> None:
@@ -39,12 +39,12 @@ def sign_in(page: Page, username: str, password: str = PASSWORD) -> None:
     page.get_by_label("Username").fill(username)
     page.get_by_label("Password").fill(password)
     page.get_by_role("button", name="Sign in").click()
-    expect(page.get_by_role("button", name="Sign out")).to_be_visible()
+    expect(page.get_by_role("button", name="Sign out", exact=True)).to_be_visible()
 
 
 def sign_out(page: Page) -> None:
     """Sign out from the chat page; ends on the sign-in page."""
-    page.get_by_role("button", name="Sign out").click()
+    page.get_by_role("button", name="Sign out", exact=True).click()
     expect(page.get_by_role("button", name="Sign in")).to_be_visible()
 
 

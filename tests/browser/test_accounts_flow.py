@@ -5,11 +5,12 @@ from __future__ import annotations
 import json
 import re
 
+import pytest
 from playwright.sync_api import Browser, Locator, Page, expect
 from reflex.state import UpdateVarsInternalState
 from reflex.testing import AppHarness
 
-from sample_app.state.auth import AuthState
+from sample_app.state.auth import SIGN_IN_TOKEN_STORAGE_KEY, AuthState
 from sample_app.state.chat_session import ChatSessionState
 from tests.browser.conftest import APP_ID, BOT_ID, SandboxHandle
 from tests.browser.helpers import (
@@ -27,7 +28,7 @@ from tests.browser.reflex_socket import ReflexSocket, run_outside_playwright
 WIDGET_CACHE_KEY = f"@sendbird/chat-ai-widget/{APP_ID}/{BOT_ID}"
 TOKEN_EVENT = f"{ChatSessionState.get_full_name()}.answer_token_request"
 UPDATE_VARS_EVENT = f"{UpdateVarsInternalState.get_full_name()}.update_vars_internal"
-SIGN_IN_TOKEN_STORAGE_KEY = "sample_app_sign_in_token"
+SIGN_IN_KEY = json.dumps(SIGN_IN_TOKEN_STORAGE_KEY)  # as a JS string literal
 
 
 def _widget_host(page: Page) -> Locator:
@@ -51,7 +52,7 @@ def test_sign_out_ends_the_session_and_the_next_account_sees_its_own_conversatio
     assert all(token["revoked"] for token in sandbox.tokens(first_id))
     expect(_widget_host(page)).to_have_count(0)
     assert page.evaluate(f"() => localStorage.getItem({json.dumps(WIDGET_CACHE_KEY)})") is None
-    assert page.evaluate(f"() => localStorage.getItem({json.dumps(SIGN_IN_TOKEN_STORAGE_KEY)})") in (
+    assert page.evaluate(f"() => localStorage.getItem({SIGN_IN_KEY})") in (
         None,
         "",
     )
@@ -115,9 +116,7 @@ def test_chat_page_needs_a_signed_in_account(page: Page, sandbox: SandboxHandle)
 def test_forged_sign_in_token_in_storage_is_refused(page: Page, sandbox: SandboxHandle) -> None:
     issued_before = len(sandbox.tokens())
     page.goto("/sign-in")
-    page.evaluate(
-        f"() => localStorage.setItem({json.dumps(SIGN_IN_TOKEN_STORAGE_KEY)}, 'forged-sign-in-token')"
-    )
+    page.evaluate(f"() => localStorage.setItem({SIGN_IN_KEY}, 'forged-sign-in-token')")
     page.goto("/")
     expect(page.get_by_role("button", name="Sign in")).to_be_visible()
     assert len(sandbox.tokens()) == issued_before
@@ -130,15 +129,13 @@ def test_replayed_signed_out_session_is_refused(
     register(page, username, "Replay Target")
     wait_for_chat(page)
     user_id = sendbird_user_id(page)
-    stolen = page.evaluate(f"() => localStorage.getItem({json.dumps(SIGN_IN_TOKEN_STORAGE_KEY)})")
+    stolen = page.evaluate(f"() => localStorage.getItem({SIGN_IN_KEY})")
     assert stolen
     sign_out(page)
     issued_after_sign_out = len(sandbox.tokens(user_id))
 
     # Put the signed-out session back into the browser and open the chat.
-    page.evaluate(
-        f"() => localStorage.setItem({json.dumps(SIGN_IN_TOKEN_STORAGE_KEY)}, {json.dumps(stolen)})"
-    )
+    page.evaluate(f"() => localStorage.setItem({SIGN_IN_KEY}, {json.dumps(stolen)})")
     page.goto("/")
     expect(page.get_by_role("button", name="Sign in")).to_be_visible()
 
@@ -175,6 +172,9 @@ def test_token_event_while_signed_out_is_refused(
     assert len(sandbox.tokens()) == issued_before
 
 
+# The attack sends the token event with an extra `user_id` argument, which Reflex refuses and
+# logs at ERROR (the handler takes no such argument): that log line is the expected outcome.
+@pytest.mark.allow_error_logs
 def test_changed_client_state_cannot_obtain_another_users_token(
     page: Page, sandbox: SandboxHandle, browser: Browser, app: AppHarness, backend_url: str
 ) -> None:

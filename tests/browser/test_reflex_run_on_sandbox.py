@@ -76,7 +76,8 @@ def dev_app_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
                 ready.set()
         ready.set()
 
-    threading.Thread(target=read_output, daemon=True).start()
+    reader = threading.Thread(target=read_output, daemon=True)
+    reader.start()
     try:
         ready.wait(STARTUP_TIMEOUT_S)
         if "url" not in found:
@@ -89,6 +90,9 @@ def dev_app_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         except subprocess.TimeoutExpired:
             os.killpg(process.pid, signal.SIGKILL)
             process.wait()
+        reader.join(timeout=10)  # the pipe reaches EOF once the process group is gone
+        if process.stdout is not None:
+            process.stdout.close()
 
 
 def test_new_visitor_chats_with_the_sandbox_bot(browser: Browser, dev_app_url: str) -> None:
