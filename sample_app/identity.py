@@ -5,6 +5,14 @@ id is derived on the server from the signed-in account, never taken from the bro
 a tab cannot ask for someone else's session token by sending another id. The display name
 becomes the Sendbird nickname, and the widget is given the same nickname (its default,
 "User", would otherwise overwrite it on every connect).
+
+The id is `{prefix}{sendbird_key}`: the deployment's `SENDBIRD_USER_ID_PREFIX` followed by
+the account's random key, set once at registration. It is deliberately not the integer
+account id: ids start again at 1 when the accounts database is recreated or moved, and two
+deployments sharing one Sendbird application would hand out the same ids, so a new person
+would inherit someone else's Sendbird user, channels and history. A random key never
+repeats. As a second line of defence, `sample_app.session_tokens` marks the users this app
+creates and refuses to issue tokens for an existing user without that mark.
 """
 
 from __future__ import annotations
@@ -41,9 +49,16 @@ class SendbirdIdentity:
 
 
 def sendbird_identity(account: AccountView, prefix: str) -> SendbirdIdentity:
-    """The Sendbird identity of `account`: user id `{prefix}{account id}`, its name and avatar."""
+    """The Sendbird identity of `account`: user id `{prefix}{sendbird_key}`, name and avatar.
+
+    Raises:
+        ValueError: The account has no Sendbird key; without one every such account would
+            share the user id `{prefix}`.
+    """
+    if not account.sendbird_key:
+        raise ValueError("the account has no sendbird_key; run the accounts migrations")
     return SendbirdIdentity(
-        user_id=f"{prefix}{account.id}",
+        user_id=f"{prefix}{account.sendbird_key}",
         nickname=account.display_name,
         profile_url=account.profile_url or "",
     )

@@ -16,6 +16,12 @@ Security: the Sendbird user id always comes from a
 account. This service never accepts a user id from
 the browser; if it did, anyone could obtain a token for anyone.
 
+It also issues tokens only for Sendbird users this app created. Users are created with
+``CREATED_BY_METADATA`` in their Sendbird metadata, and a user that already exists without
+it (created by another app or deployment on the same Sendbird application, by hand, or by
+this app before users were marked) raises :class:`ForeignSendbirdUserError` instead of
+being adopted: its channels and history belong to whoever created it.
+
 The cache is a per-process optimisation. With several workers each has its own cache
 (and may issue its own token for the same user), which is harmless because session
 tokens are stateless at Sendbird and each one is valid on its own. Correctness never
@@ -27,17 +33,27 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import partial
+from types import MappingProxyType
 from typing import Protocol
 
 from sample_app.identity import SendbirdIdentity
-from sample_app.sendbird_api import SendbirdNotFoundError, SendbirdUser, SessionToken
+from sample_app.sendbird_api import (
+    SendbirdError,
+    SendbirdNotFoundError,
+    SendbirdUser,
+    SessionToken,
+)
 from sample_app.sendbird_api.models import datetime_to_unix_ms
 
 __all__ = [
+    "CREATED_BY_KEY",
+    "CREATED_BY_METADATA",
+    "CREATED_BY_VALUE",
+    "ForeignSendbirdUserError",
     "IssuedSessionToken",
     "SendbirdTokenIssuer",
     "SessionTokenService",
@@ -47,6 +63,32 @@ __all__ = [
 
 DEFAULT_TTL = timedelta(minutes=30)
 DEFAULT_REFRESH_MARGIN = timedelta(minutes=2)
+
+#: The metadata entry every Sendbird user this app creates carries, and that a user must
+#: carry before the app issues a token for it.
+CREATED_BY_KEY = "created_by"
+CREATED_BY_VALUE = "sendbird-reflex-sample"
+CREATED_BY_METADATA: Mapping[str, str] = MappingProxyType({CREATED_BY_KEY: CREATED_BY_VALUE})
+
+
+class ForeignSendbirdUserError(SendbirdError):
+    """The Sendbird user exists but this app did not create it, so no token is issued.
+
+    Raised instead of adopting the user: whoever created it owns its channels and chat
+    history, and a token would hand them to the signed-in account.
+
+    Attributes:
+        user_id: The Sendbird user id that was refused.
+    """
+
+    def __init__(self, user_id: str) -> None:
+        """Create the error for ``user_id``."""
+        self.user_id = user_id
+        super().__init__(
+            f"The Sendbird user {user_id!r} already exists but was not created by this app, "
+            "so no session token is issued for it. Use another SENDBIRD_USER_ID_PREFIX, or "
+            "delete that user in the Sendbird dashboard if it is not needed."
+        )
 
 
 def utc_now() -> datetime:
@@ -66,8 +108,14 @@ class SendbirdTokenIssuer(Protocol):
         """HTTP calls made so far, keyed by ``"METHOD /path/{template}"``."""
         ...
 
-    async def ensure_user(self, user_id: str, nickname: str, profile_url: str = "") -> SendbirdUser:
-        """Return the user, creating it if needed."""
+    async def ensure_user(
+        self,
+        user_id: str,
+        nickname: str,
+        profile_url: str = "",
+        metadata: Mapping[str, str] | None = None,
+    ) -> SendbirdUser:
+        """Return the user, creating it with ``metadata`` if needed."""
         ...
 
     async def update_user(
@@ -204,6 +252,8 @@ class SessionTokenService:
             differs from the one being synced, the next call updates it.
 
         Raises:
+            ForeignSendbirdUserError: The Sendbird user exists but this app did not
+                create it; nothing is issued.
             SendbirdError: Sendbird could not be reached or refused; the failure is
                 not cached, the next call tries again.
         """
@@ -303,7 +353,12 @@ class SessionTokenService:
         wanted = (identity.nickname, identity.profile_url)
         known = self._profiles.get(user_id)
         if known is None:
-            user = await self._client.ensure_user(user_id, identity.nickname, identity.profile_url)
+            user = await self._client.ensure_user(
+                user_id, identity.nickname, identity.profile_url, CREATED_BY_METADATA
+            )
+            # ensure_user returns an existing user as it is: check it is one of ours.
+            if user.metadata.get(CREATED_BY_KEY) != CREATED_BY_VALUE:
+                raise ForeignSendbirdUserError(user_id)
             known = (user.nickname, user.profile_url)
         if known != wanted:
             await self._client.update_user(

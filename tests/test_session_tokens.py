@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import Counter
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Iterator, Mapping
 from datetime import datetime, timedelta
 
 import pytest
@@ -20,11 +20,16 @@ from sample_app.sendbird_api import (
     RetryPolicy,
     SendbirdAuthError,
     SendbirdClient,
+    SendbirdError,
     SendbirdServerError,
     SendbirdUser,
     SessionToken,
 )
 from sample_app.session_tokens import (
+    CREATED_BY_KEY,
+    CREATED_BY_METADATA,
+    CREATED_BY_VALUE,
+    ForeignSendbirdUserError,
     IssuedSessionToken,
     SendbirdTokenIssuer,
     SessionTokenService,
@@ -42,6 +47,7 @@ TTL = timedelta(minutes=30)
 MARGIN = timedelta(minutes=2)
 ALICE = SendbirdIdentity("sample-1", "Alice")
 BOB = SendbirdIdentity("sample-2", "Bob")
+OURS = dict(CREATED_BY_METADATA)  # the mark of a user this app created earlier
 
 GET_USER = "GET /v3/users/{user_id}"
 CREATE_USER = "POST /v3/users"
@@ -155,9 +161,51 @@ async def test_force_new_skips_a_fresh_cached_token(
 async def test_existing_user_is_not_recreated(
     sendbird: Sendbird, service: SessionTokenService
 ) -> None:
-    sendbird.fake.add_user("sample-1", "Alice")
+    sendbird.fake.add_user("sample-1", "Alice", metadata=OURS)
     await service.token_for(ALICE)
     assert sendbird.client.call_counts == {GET_USER: 1, ISSUE: 1}
+
+
+async def test_new_user_is_created_with_the_apps_mark(
+    sendbird: Sendbird, service: SessionTokenService
+) -> None:
+    await service.token_for(ALICE)
+    (create,) = [
+        r for r in sendbird.server.requests if r.method == "POST" and r.path == "/v3/users"
+    ]
+    assert create.json()["metadata"] == {CREATED_BY_KEY: CREATED_BY_VALUE}
+    assert sendbird.fake.users["sample-1"]["metadata"] == {CREATED_BY_KEY: CREATED_BY_VALUE}
+
+
+@pytest.mark.parametrize(
+    "metadata",
+    [None, {}, {CREATED_BY_KEY: "someone-else"}, {"team": "support"}],
+    ids=["none", "empty", "other-creator", "other-keys"],
+)
+async def test_existing_user_without_the_mark_is_refused(
+    sendbird: Sendbird, service: SessionTokenService, metadata: dict[str, str] | None
+) -> None:
+    """A user created elsewhere (or before users were marked) is not adopted."""
+    sendbird.fake.add_user("sample-1", "Previous Owner", metadata=metadata)
+
+    with pytest.raises(ForeignSendbirdUserError) as refused:
+        await service.token_for(ALICE)
+
+    assert isinstance(refused.value, SendbirdError)  # shown like any Sendbird failure
+    assert refused.value.user_id == "sample-1"
+    assert str(refused.value) == (
+        "The Sendbird user 'sample-1' already exists but was not created by this app, so no "
+        "session token is issued for it. Use another SENDBIRD_USER_ID_PREFIX, or delete that "
+        "user in the Sendbird dashboard if it is not needed."
+    )
+    assert sendbird.fake.tokens == []
+    assert sendbird.count("POST", "/token") == 0
+    assert sendbird.count("PUT", "/sample-1") == 0  # not even renamed
+    assert sendbird.fake.users["sample-1"]["nickname"] == "Previous Owner"
+    # Not cached as a success: every later call checks again, and is refused again.
+    with pytest.raises(ForeignSendbirdUserError):
+        await service.token_for(ALICE, force_new=True)
+    assert sendbird.fake.tokens == []
 
 
 async def test_ensure_user_happens_once_per_user(
@@ -186,7 +234,7 @@ async def test_nickname_change_updates_the_user(
 async def test_existing_user_with_another_nickname_is_updated(
     sendbird: Sendbird, service: SessionTokenService
 ) -> None:
-    sendbird.fake.add_user("sample-1", "User")
+    sendbird.fake.add_user("sample-1", "User", metadata=OURS)
     await service.token_for(ALICE)
     assert sendbird.fake.users["sample-1"]["nickname"] == "Alice"
     assert sendbird.client.call_counts == {GET_USER: 1, UPDATE_USER: 1, ISSUE: 1}
@@ -211,7 +259,7 @@ async def test_different_users_do_not_share_tokens(
 async def test_hundred_concurrent_callers_share_one_issuance(
     sendbird: Sendbird, service: SessionTokenService
 ) -> None:
-    sendbird.fake.add_user("sample-1", "Alice")
+    sendbird.fake.add_user("sample-1", "Alice", metadata=OURS)
     tokens = await asyncio.gather(*(service.token_for(ALICE) for _ in range(100)))
     assert len({t.token for t in tokens}) == 1
     assert sendbird.count("POST", "/token") == 1
@@ -232,7 +280,7 @@ async def test_concurrent_force_new_callers_also_share_one_issuance(
 async def test_failure_reaches_every_waiter_and_is_not_cached(
     sendbird: Sendbird, service: SessionTokenService
 ) -> None:
-    sendbird.fake.add_user("sample-1", "Alice")
+    sendbird.fake.add_user("sample-1", "Alice", metadata=OURS)
     sendbird.fake.fail_next("issue_token", sendbird_error(400401, "Invalid API token"))
     results = await asyncio.gather(
         *(service.token_for(ALICE) for _ in range(10)), return_exceptions=True
@@ -332,9 +380,15 @@ class FakeIssuer:
         self.gate.set()
         self.serial = 0
 
-    async def ensure_user(self, user_id: str, nickname: str, profile_url: str = "") -> SendbirdUser:
+    async def ensure_user(
+        self,
+        user_id: str,
+        nickname: str,
+        profile_url: str = "",
+        metadata: Mapping[str, str] | None = None,
+    ) -> SendbirdUser:
         self.call_counts[GET_USER] += 1
-        return SendbirdUser(user_id, nickname, profile_url)
+        return SendbirdUser(user_id, nickname, profile_url, dict(metadata or {}))
 
     async def update_user(
         self, user_id: str, *, nickname: str | None = None, profile_url: str | None = None

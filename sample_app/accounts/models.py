@@ -4,7 +4,10 @@ Three tables, all created by the hand-written migration in `migrations/versions/
 
 * `accounts`: who can sign in. The username is stored normalised (NFKC, lower-case) so
   `Alice`, `ALICE` and full-width `Alice` are one account, enforced by a unique index rather
-  than by hoping every code path normalises the same way.
+  than by hoping every code path normalises the same way. `sendbird_key` is a random,
+  never-changing key from which the account's Sendbird user id is derived. It is not the
+  integer id, because ids start again at 1 whenever the database is recreated, and the
+  next person to register would then get the previous person's Sendbird user and history.
 * `auth_sessions` (model `SignInSession`): one row per sign-in. Only the SHA-256 of the
   opaque sign-in token is stored, so a leaked database (or backup) cannot be replayed as
   live sign-ins. (The table kept its first name; "session token" in this app means the
@@ -29,7 +32,8 @@ such field at all: Reflex serialises state to the browser, and a hash must never
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import secrets
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
@@ -38,6 +42,7 @@ from sqlalchemy.orm import registry
 from sqlmodel import Field, SQLModel
 
 __all__ = [
+    "SENDBIRD_KEY_LENGTH",
     "Account",
     "AccountView",
     "AccountsTable",
@@ -45,6 +50,7 @@ __all__ = [
     "SignInSession",
     "UTCDateTime",
     "accounts_metadata",
+    "new_sendbird_key",
 ]
 
 # Named constraints let Alembic alter or drop them later (SQLite batch mode needs names).
@@ -68,6 +74,8 @@ PASSWORD_HASH_MAX_LENGTH = 255
 ATTEMPT_USERNAME_MAX_LENGTH = 64
 CLIENT_KEY_MAX_LENGTH = 128
 TOKEN_HASH_LENGTH = 64  # SHA-256, hex
+SENDBIRD_KEY_BYTES = 10
+SENDBIRD_KEY_LENGTH = 2 * SENDBIRD_KEY_BYTES  # hex
 
 
 class UTCDateTime(sa.types.TypeDecorator[datetime]):
@@ -101,6 +109,16 @@ class UTCDateTime(sa.types.TypeDecorator[datetime]):
         return value.replace(tzinfo=UTC)
 
 
+def new_sendbird_key() -> str:
+    """A fresh random key for an account's Sendbird user id: 20 lowercase hex digits.
+
+    80 random bits make a collision with any key ever issued, in this database or in a
+    previous one that shared the Sendbird application, practically impossible. Hex keeps
+    the id within the characters Sendbird accepts in user ids and URL paths.
+    """
+    return secrets.token_hex(SENDBIRD_KEY_BYTES)
+
+
 class AccountsTable(SQLModel, registry=_accounts_registry):
     """Base of the accounts tables: binds them to `accounts_metadata`, not SQLModel's global."""
 
@@ -110,26 +128,38 @@ class AccountView:
     """What the UI layer may know about an account; safe to keep in Reflex state.
 
     Attributes:
-        id: The account's database id (the Sendbird user id is derived from it).
+        id: The account's database id (never part of the Sendbird user id: ids are
+            reused when the database is recreated).
         username: The normalised username.
         display_name: The name shown in the chat (the Sendbird nickname).
         profile_url: The avatar URL, or "" when the account has none.
+        sendbird_key: The account's random, never-changing key; the Sendbird user id is
+            derived from it (see `sample_app.identity`).
     """
 
     id: int
     username: str
     display_name: str
     profile_url: str = ""
+    # Keyword-only and required: an empty key would give every account one shared user id.
+    sendbird_key: str = field(kw_only=True)
 
 
 class Account(AccountsTable, table=True):
     """A person who can sign in to this app."""
 
     __tablename__ = "accounts"
-    __table_args__ = (sa.Index("ix_accounts_username", "username", unique=True),)
+    __table_args__ = (
+        sa.Index("ix_accounts_username", "username", unique=True),
+        sa.Index("ix_accounts_sendbird_key", "sendbird_key", unique=True),
+    )
 
     id: int | None = Field(default=None, primary_key=True)
     username: str = Field(max_length=USERNAME_MAX_LENGTH, nullable=False)
+    # Set once at creation and never changed: changing it would orphan the Sendbird user.
+    sendbird_key: str = Field(
+        default_factory=new_sendbird_key, max_length=SENDBIRD_KEY_LENGTH, nullable=False
+    )
     display_name: str = Field(max_length=DISPLAY_NAME_MAX_LENGTH, nullable=False)
     profile_url: str | None = Field(default=None, max_length=PROFILE_URL_MAX_LENGTH)
     # Never serialised (see `model_dump`) and never shown in repr / tracebacks.
@@ -153,6 +183,7 @@ class Account(AccountsTable, table=True):
             username=self.username,
             display_name=self.display_name,
             profile_url=self.profile_url or "",
+            sendbird_key=self.sendbird_key,
         )
 
     def model_dump(self, **kwargs: Any) -> dict[str, Any]:
@@ -175,6 +206,17 @@ class Account(AccountsTable, table=True):
         else:
             exclude = {*exclude, "password_hash"}
         return super().model_dump_json(exclude=exclude, **kwargs)
+
+
+@sa.event.listens_for(Account, "before_update")
+def _refuse_sendbird_key_change(_mapper: Any, _connection: Any, target: Account) -> None:
+    """Refuse to save an account whose `sendbird_key` was changed after it was stored.
+
+    A new key would silently move the account to another Sendbird user (losing its chat
+    history), and copying another account's key would hand over that account's user.
+    """
+    if sa.inspect(target).attrs.sendbird_key.history.deleted:
+        raise ValueError("an account's sendbird_key never changes once it is stored")
 
 
 class SignInSession(AccountsTable, table=True):

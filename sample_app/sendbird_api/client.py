@@ -42,6 +42,7 @@ from .retry import RetryPolicy
 
 __all__ = [
     "DEFAULT_TIMEOUT",
+    "MAX_METADATA_ITEMS",
     "MAX_NICKNAME_LENGTH",
     "MAX_PROFILE_URL_LENGTH",
     "MAX_USER_ID_LENGTH",
@@ -57,6 +58,7 @@ DEFAULT_TIMEOUT = httpx.Timeout(10.0, connect=5.0)
 MAX_USER_ID_LENGTH = 80
 MAX_NICKNAME_LENGTH = 80
 MAX_PROFILE_URL_LENGTH = 2048
+MAX_METADATA_ITEMS = 5
 
 USER_AGENT = f"sendbird-reflex-sample/0.1 (python-httpx/{httpx.__version__})"
 
@@ -229,8 +231,21 @@ class SendbirdClient:
             return None
         return SendbirdUser.from_api(_expect_object(data, "GET " + USER))
 
-    async def create_user(self, user_id: str, nickname: str, profile_url: str = "") -> SendbirdUser:
+    async def create_user(
+        self,
+        user_id: str,
+        nickname: str,
+        profile_url: str = "",
+        metadata: Mapping[str, str] | None = None,
+    ) -> SendbirdUser:
         """Create a user.
+
+        Args:
+            user_id: The new user's id.
+            nickname: Display name.
+            profile_url: Avatar URL, or ``""``.
+            metadata: String key/value pairs stored with the user (at most
+                ``MAX_METADATA_ITEMS``); the app uses them to mark the users it created.
 
         Raises:
             SendbirdInputError: A field is empty or too long.
@@ -240,17 +255,32 @@ class SendbirdClient:
         _check_user_id(user_id)
         _check_text("nickname", nickname, MAX_NICKNAME_LENGTH)
         _check_text("profile_url", profile_url, MAX_PROFILE_URL_LENGTH)
-        body = {"user_id": user_id, "nickname": nickname, "profile_url": profile_url}
+        _check_metadata(metadata)
+        body: dict[str, Any] = {
+            "user_id": user_id,
+            "nickname": nickname,
+            "profile_url": profile_url,
+        }
+        if metadata:
+            body["metadata"] = dict(metadata)
         data = await self._request("POST", USERS, json_body=body)
         return SendbirdUser.from_api(_expect_object(data, "POST " + USERS))
 
-    async def ensure_user(self, user_id: str, nickname: str, profile_url: str = "") -> SendbirdUser:
-        """Return the user, creating it if it does not exist yet.
+    async def ensure_user(
+        self,
+        user_id: str,
+        nickname: str,
+        profile_url: str = "",
+        metadata: Mapping[str, str] | None = None,
+    ) -> SendbirdUser:
+        """Return the user, creating it (with ``metadata``) if it does not exist yet.
 
         Idempotent and safe under concurrency: if another worker (or a retried request
         of ours) creates the user between our read and our create, Sendbird answers
         400202 and we read the user back instead of failing. An existing user is
-        returned as is; its nickname is not changed here (see ``update_user``).
+        returned as is: neither its nickname (see ``update_user``) nor its metadata is
+        changed here, so callers can inspect the returned ``metadata`` to decide whether
+        the user is theirs.
 
         Raises:
             SendbirdInputError: A field is empty or too long.
@@ -258,11 +288,12 @@ class SendbirdClient:
         """
         _check_text("nickname", nickname, MAX_NICKNAME_LENGTH)
         _check_text("profile_url", profile_url, MAX_PROFILE_URL_LENGTH)
+        _check_metadata(metadata)
         user = await self.get_user(user_id)
         if user is not None:
             return user
         try:
-            return await self.create_user(user_id, nickname, profile_url)
+            return await self.create_user(user_id, nickname, profile_url, metadata)
         except SendbirdConflictError as conflict:
             user = await self.get_user(user_id)
             if user is None:  # created and deleted again in between: report what we saw
@@ -513,6 +544,21 @@ def _check_text(field: str, value: object, limit: int) -> None:
         raise SendbirdInputError(
             field, f"is {len(value)} characters long; Sendbird allows at most {limit}"
         )
+
+
+def _check_metadata(metadata: object) -> None:
+    if metadata is None:
+        return
+    if not isinstance(metadata, Mapping):
+        raise SendbirdInputError("metadata", "must be a mapping of strings to strings")
+    if len(metadata) > MAX_METADATA_ITEMS:
+        raise SendbirdInputError(
+            "metadata",
+            f"has {len(metadata)} items; Sendbird allows at most {MAX_METADATA_ITEMS}",
+        )
+    for key, value in metadata.items():
+        if not isinstance(key, str) or not key or not isinstance(value, str):
+            raise SendbirdInputError("metadata", "keys must be non-empty strings, values strings")
 
 
 def _expect_object(data: Any, endpoint: str) -> Mapping[str, Any]:

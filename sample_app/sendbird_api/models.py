@@ -8,7 +8,7 @@ dropped on purpose so it cannot leak through these objects.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -49,11 +49,14 @@ class SendbirdUser:
         user_id: Sendbird user id (the app derives it from the signed-in account).
         nickname: Display name shown in the widget.
         profile_url: Avatar URL, or ``""``.
+        metadata: The user's string key/value metadata (``{}`` when it has none); the app
+            marks the users it creates here, so it can tell them from users it did not.
     """
 
     user_id: str
     nickname: str
     profile_url: str = ""
+    metadata: dict[str, str] = field(default_factory=dict)
 
     @classmethod
     def from_api(cls, data: Mapping[str, Any]) -> SendbirdUser:
@@ -65,10 +68,17 @@ class SendbirdUser:
         user_id = data.get("user_id")
         if not isinstance(user_id, str):
             raise SendbirdError("Sendbird returned a user without a user_id; unexpected response")
+        raw_metadata = data.get("metadata")
+        metadata = (
+            {str(key): str(value) for key, value in raw_metadata.items()}
+            if isinstance(raw_metadata, Mapping)
+            else {}
+        )
         return cls(
             user_id=user_id,
             nickname=str(data.get("nickname") or ""),
             profile_url=str(data.get("profile_url") or ""),
+            metadata=metadata,
         )
 
 

@@ -42,7 +42,10 @@ def test_upgrade_creates_tables_and_unique_indexes_on_an_empty_file(db_url: str)
 
         tables = set(sa.inspect(engine).get_table_names())
         assert TABLES | {VERSION_TABLE} == tables
-        assert unique_indexes(engine, "accounts") == {"ix_accounts_username": ["username"]}
+        assert unique_indexes(engine, "accounts") == {
+            "ix_accounts_username": ["username"],
+            "ix_accounts_sendbird_key": ["sendbird_key"],
+        }
         assert unique_indexes(engine, "auth_sessions") == {
             "ix_auth_sessions_token_hash": ["token_hash"]
         }
@@ -62,8 +65,8 @@ def test_upgrade_twice_is_a_no_op(db_url: str) -> None:
         with engine.begin() as connection:
             connection.execute(
                 sa.text(
-                    "INSERT INTO accounts (username, display_name, password_hash, created_at) "
-                    "VALUES ('kept', 'Kept', 'x', '2026-01-01 00:00:00')"
+                    "INSERT INTO accounts (username, display_name, password_hash, created_at,"
+                    " sendbird_key) VALUES ('kept', 'Kept', 'x', '2026-01-01 00:00:00', 'k1')"
                 )
             )
         assert upgrade_database(db_url) == first == head_revision()

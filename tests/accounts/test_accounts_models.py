@@ -29,12 +29,19 @@ def test_account_view_has_exactly_the_public_fields() -> None:
         "username",
         "display_name",
         "profile_url",
+        "sendbird_key",
     ]
 
 
 def test_public_view(account: Account) -> None:
     view = account.public()
-    assert view == AccountView(account.id or 0, "alice", "Alice", "https://example.com/a.png")
+    assert view == AccountView(
+        account.id or 0,
+        "alice",
+        "Alice",
+        "https://example.com/a.png",
+        sendbird_key=account.sendbird_key,
+    )
     assert "password" not in json.dumps(dataclasses.asdict(view))
     with pytest.raises(dataclasses.FrozenInstanceError):
         view.username = "mallory"  # type: ignore[misc]
@@ -82,4 +89,5 @@ def test_reflex_serialisation_leaves_out_the_hash(account: Account) -> None:
         "username": "alice",
         "display_name": "Alice",
         "profile_url": "https://example.com/a.png",
+        "sendbird_key": account.sendbird_key,
     }

@@ -43,6 +43,7 @@ def test_register_returns_the_public_view_and_stores_a_hash(
         username="alice",
         display_name="Alice Example",
         profile_url="https://example.com/a.png",
+        sendbird_key=view.sendbird_key,
     )
     with Session(engine) as session:
         account = session.get(Account, view.id)

@@ -239,15 +239,26 @@ class FakeSendbird:
         Args:
             token_delay: Seconds each token issuance takes, to widen race windows.
         """
-        self.users: dict[str, dict[str, str]] = {}
+        self.users: dict[str, dict[str, Any]] = {}
         self.tokens: list[str] = []
         self.token_delay = token_delay
         self._serial = itertools.count(1)
         self._failures: dict[str, deque[Reply]] = {}
 
-    def add_user(self, user_id: str, nickname: str, profile_url: str = "") -> None:
-        """Store a user as if it had been created earlier."""
-        self.users[user_id] = {"user_id": user_id, "nickname": nickname, "profile_url": profile_url}
+    def add_user(
+        self,
+        user_id: str,
+        nickname: str,
+        profile_url: str = "",
+        metadata: dict[str, str] | None = None,
+    ) -> None:
+        """Store a user as if it had been created earlier (with no metadata by default)."""
+        self.users[user_id] = {
+            "user_id": user_id,
+            "nickname": nickname,
+            "profile_url": profile_url,
+            "metadata": dict(metadata or {}),
+        }
 
     def fail_next(self, route: str, *replies: Reply) -> None:
         """Answer the next requests to ``route`` with ``replies``.
@@ -274,6 +285,7 @@ class FakeSendbird:
                 "user_id": data["user_id"],
                 "nickname": data["nickname"],
                 "profile_url": data.get("profile_url", ""),
+                "metadata": dict(data.get("metadata") or {}),
             }
             return Reply(json=self.users[data["user_id"]])
         if route == "unknown":

@@ -16,6 +16,7 @@ from sample_app.sendbird_api import (
     SendbirdConflictError,
     SendbirdConnectionError,
     SendbirdError,
+    SendbirdInputError,
     SendbirdNotFoundError,
     SendbirdRateLimitError,
     SendbirdRetryAfterTooLongError,
@@ -105,6 +106,74 @@ async def test_create_user_sends_the_fields(server: ScriptedServer, client: Send
         "nickname": "Alice",
         "profile_url": "https://example.com/a.png",
     }
+
+
+MARK = {"created_by": "sendbird-reflex-sample"}
+
+
+async def test_get_user_parses_the_metadata(server: ScriptedServer, client: SendbirdClient) -> None:
+    server.reply(Reply(json={**USER_JSON, "metadata": MARK}))
+    user = await client.get_user("alice")
+    assert user is not None
+    assert user.metadata == MARK
+    assert user == SendbirdUser("alice", "Alice", "https://example.com/a.png", MARK)
+
+
+@pytest.mark.parametrize("metadata", [None, [], "created_by"], ids=["null", "list", "string"])
+async def test_get_user_without_usable_metadata_has_none(
+    server: ScriptedServer, client: SendbirdClient, metadata: object
+) -> None:
+    server.reply(Reply(json={**USER_JSON, "metadata": metadata}))
+    user = await client.get_user("alice")
+    assert user is not None
+    assert user.metadata == {}
+
+
+async def test_create_user_sends_the_metadata(
+    server: ScriptedServer, client: SendbirdClient
+) -> None:
+    server.reply(Reply(json={**USER_JSON, "metadata": MARK}))
+    user = await client.create_user("alice", "Alice", metadata=MARK)
+    assert user.metadata == MARK
+    (request,) = server.requests
+    assert request.json() == {
+        "user_id": "alice",
+        "nickname": "Alice",
+        "profile_url": "",
+        "metadata": MARK,
+    }
+
+
+async def test_ensure_user_creates_a_missing_user_with_the_metadata(
+    server: ScriptedServer, client: SendbirdClient
+) -> None:
+    server.reply(NOT_FOUND, Reply(json={**USER_JSON, "metadata": MARK}))
+    user = await client.ensure_user("alice", "Alice", metadata=MARK)
+    assert user.metadata == MARK
+    assert server.requests[1].json()["metadata"] == MARK
+
+
+async def test_ensure_user_returns_an_existing_users_metadata_unchanged(
+    server: ScriptedServer, client: SendbirdClient
+) -> None:
+    """The caller decides what an unmarked user means; ensure_user does not re-mark it."""
+    server.reply(Reply(json={**USER_JSON, "metadata": {"team": "support"}}))
+    user = await client.ensure_user("alice", "Alice", metadata=MARK)
+    assert user.metadata == {"team": "support"}
+    assert [r.method for r in server.requests] == ["GET"]
+
+
+@pytest.mark.parametrize(
+    "metadata",
+    [{str(i): "x" for i in range(6)}, {"": "x"}, {"k": 1}],
+    ids=["too-many", "empty-key", "non-string-value"],
+)
+async def test_bad_metadata_is_refused_before_sending(
+    server: ScriptedServer, client: SendbirdClient, metadata: dict[str, str]
+) -> None:
+    with pytest.raises(SendbirdInputError, match="metadata"):
+        await client.create_user("alice", "Alice", metadata=metadata)
+    assert server.requests == []
 
 
 async def test_create_existing_user_raises_conflict(

@@ -11,6 +11,7 @@ tab, Sendbird failing, success) in milliseconds.
 
 from __future__ import annotations
 
+import contextlib
 import inspect
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -133,13 +134,27 @@ def hasher() -> Argon2Hasher:
 
 
 @pytest.fixture
-async def tab(tmp_path: Path, hasher: Argon2Hasher) -> AsyncIterator[StateHarness]:
-    """A fresh tab, with the services installed for the duration of the test."""
-    settings = _settings()
-    assert settings.is_sandbox
-    sandbox_app = create_sandbox_app(
+async def sandbox_app() -> AsyncIterator[Any]:
+    """The in-process sandbox (an ASGI app with an in-memory store), shut down afterwards."""
+    app = create_sandbox_app(
         SandboxConfig(app_id=APP_ID, bot_id=BOT_ID, api_token=SANDBOX_TOKEN, db_path=":memory:")
     )
+    yield app
+    await app.state.sandbox.shutdown()
+
+
+@contextlib.asynccontextmanager
+async def harness_on(
+    sandbox_app: Any, db_path: Path, hasher: Argon2Hasher
+) -> AsyncIterator[StateHarness]:
+    """A fresh tab of a deployment whose accounts database is `db_path`, on `sandbox_app`.
+
+    Two harnesses on one sandbox with different database files are what a recreated (or
+    moved) accounts database looks like to a Sendbird application that outlives it.
+    The services are not installed: wrap handler calls in `use_services(h.services)`.
+    """
+    settings = _settings()
+    assert settings.is_sandbox
     transport = httpx.ASGITransport(app=sandbox_app)
     sendbird = SendbirdClient(
         settings.api_host,
@@ -148,7 +163,7 @@ async def tab(tmp_path: Path, hasher: Argon2Hasher) -> AsyncIterator[StateHarnes
         retry=RetryPolicy(max_retries=0),
     )
     control = AsyncSandboxControlClient(settings.api_host, SANDBOX_TOKEN, transport=transport)
-    engine = create_engine_for(f"sqlite:///{tmp_path / 'accounts.db'}")
+    engine = create_engine_for(f"sqlite:///{db_path}")
     upgrade_database(engine)
     clock = FakeClock()
     accounts = AccountService(engine, hasher=hasher, clock=clock, session_ttl=SIGN_IN_TTL)
@@ -157,8 +172,18 @@ async def tab(tmp_path: Path, hasher: Argon2Hasher) -> AsyncIterator[StateHarnes
     auth = root.substates[AuthState.get_name()]
     chat = auth.substates[ChatSessionState.get_name()]
     assert isinstance(auth, AuthState) and isinstance(chat, ChatSessionState)
-    with use_services(services):
+    try:
         yield StateHarness(services, control, clock, auth, chat)
-    await services.aclose()
-    await sandbox_app.state.sandbox.shutdown()
-    engine.dispose()
+    finally:
+        await services.aclose()
+        engine.dispose()
+
+
+@pytest.fixture
+async def tab(
+    tmp_path: Path, hasher: Argon2Hasher, sandbox_app: Any
+) -> AsyncIterator[StateHarness]:
+    """A fresh tab, with the services installed for the duration of the test."""
+    async with harness_on(sandbox_app, tmp_path / "accounts.db", hasher) as harness:
+        with use_services(harness.services):
+            yield harness
