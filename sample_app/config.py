@@ -45,7 +45,7 @@ DEFAULT_SANDBOX_DB_PATH = PROJECT_ROOT / ".sandbox" / "sandbox.db"
 DEFAULT_SANDBOX_SESSION_KEY_TTL_SECONDS = 3600
 MIN_SANDBOX_API_TOKEN_LENGTH = 16
 
-DEFAULT_TOKEN_TTL_SECONDS = 30 * 60  # the public sample's value
+DEFAULT_TOKEN_TTL_SECONDS = 30 * 60  # a session token sits in the browser: keep it short
 DEFAULT_REFRESH_MARGIN_SECONDS = 2 * 60
 DEFAULT_USER_ID_PREFIX = "sample-"
 
@@ -70,6 +70,10 @@ _PREFIX_RE = re.compile(r"^[A-Za-z0-9_.:-]{0,40}$")
 Mode = Literal["sandbox", "sendbird"]
 
 
+# Set to 1 to leave the project's `.env` unread (the test suite does, so it is hermetic).
+IGNORE_ENV_FILE_VARIABLE = "SAMPLE_APP_IGNORE_DOTENV"
+
+
 def load_env_file(env_file: Path = ENV_FILE) -> None:
     """Copy `.env` into the process environment, never overriding what is already set.
 
@@ -77,8 +81,17 @@ def load_env_file(env_file: Path = ENV_FILE) -> None:
     sandbox), so a variable written in `.env` means the same thing everywhere, while the
     real environment (CI, tests, a deployment) still wins.
     """
-    if env_file.exists():
+    if env_file.exists() and not _project_env_file_ignored(env_file):
         load_dotenv(env_file, override=False)
+
+
+def _project_env_file_ignored(env_file: Path | None) -> bool:
+    """Whether the project's own `.env` must be left unread (the test suite sets this).
+
+    A developer's `.env` may hold real Sendbird credentials or other settings; tests must
+    neither send live traffic with them nor depend on them.
+    """
+    return env_file == ENV_FILE and os.environ.get(IGNORE_ENV_FILE_VARIABLE) == "1"
 
 
 class ConfigError(ValueError):
@@ -335,7 +348,10 @@ def load_settings(
     Raises:
         ConfigError: listing every problem found.
     """
-    file_values = dotenv_values(env_file) if env_file is not None and env_file.exists() else {}
+    readable = env_file is not None and env_file.exists()
+    file_values = (
+        dotenv_values(env_file) if readable and not _project_env_file_ignored(env_file) else {}
+    )
     env: dict[str, str] = {k: v for k, v in file_values.items() if v is not None}
     env.update(os.environ if environ is None else environ)
     problems: list[str] = []

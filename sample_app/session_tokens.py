@@ -205,8 +205,8 @@ class SessionTokenService:
 
         Args:
             client: The Sendbird client (or a fake implementing the protocol).
-            ttl: Lifetime requested for new tokens. 30 minutes (the official sample's
-                value) instead of Sendbird's 7-day default: a token sits in the browser.
+            ttl: Lifetime requested for new tokens: 30 minutes instead of Sendbird's
+                7-day default, because a token sits in the browser.
             refresh_margin: A cached token is replaced once it has less than this
                 left, so the widget always gets time to use it.
             clock: Returns the current aware UTC time; tests inject a fake clock.

@@ -6,15 +6,23 @@
 * Order: plain tests, then sandbox tests, then browser tests.
 * Logs: a test fails when the app or Reflex logs at ERROR or above while it runs, unless
   it is marked `@pytest.mark.allow_error_logs` (for tests that provoke errors on purpose).
+* Hermetic: the project's `.env` is never read (it may hold real Sendbird credentials);
+  tests that exercise `.env` handling pass their own file.
 """
 
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Generator, Iterator
 from pathlib import Path
 
 import pytest
+
+from sample_app.config import IGNORE_ENV_FILE_VARIABLE
+
+# Before anything imports rxconfig (which loads `.env`); subprocesses inherit it.
+os.environ[IGNORE_ENV_FILE_VARIABLE] = "1"
 
 TESTS = Path(__file__).resolve().parent
 

@@ -628,3 +628,25 @@ def test_cli_lists_problems_and_exits_1(cli_env: dict[str, str]) -> None:
     assert "SENDBIRD_API_TOKEN is missing" in result.stdout
     assert "SENDBIRD_BOT_ID is missing" in result.stdout
     assert "Configuration OK" not in result.stdout
+
+
+def test_the_suite_never_reads_the_projects_env_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With the switch on (tests/conftest.py sets it), the project's `.env` is left unread."""
+    import sample_app.config as config_module
+
+    project_env = tmp_path / ".env"
+    project_env.write_text("SENDBIRD_APP_ID=LEAKED-APP\nLEAK_PROBE=1\n")
+    monkeypatch.setattr(config_module, "ENV_FILE", project_env)
+    monkeypatch.delenv("LEAK_PROBE", raising=False)
+    assert os.environ.get(config_module.IGNORE_ENV_FILE_VARIABLE) == "1"
+
+    config_module.load_env_file(project_env)
+    settings = config_module.load_settings(environ={}, env_file=project_env)
+
+    assert "LEAK_PROBE" not in os.environ
+    assert settings.is_sandbox
+    monkeypatch.setenv(config_module.IGNORE_ENV_FILE_VARIABLE, "0")  # control: read it now
+    with pytest.raises(ConfigError, match="SENDBIRD_API_TOKEN is missing"):
+        config_module.load_settings(environ={}, env_file=project_env)

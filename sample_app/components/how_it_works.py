@@ -36,8 +36,8 @@ _STEPS: list[tuple[str, str, str]] = [
     (
         "Callbacks reach the app",
         "onSessionRefreshed, onSessionError and onSessionClosed update the panel; signing "
-        "out ends the sign-in, then revokes every session token, clears the widget's cache "
-        "and unmounts it.",
+        "out ends the sign-in, unmounts the widget, then revokes every session token and "
+        "clears the widget's cache.",
         "ChatSessionState.session_* · AuthState.sign_out",
     ),
 ]

@@ -1,8 +1,8 @@
 """The session panel: what the widget's session is doing, as the user can see it.
 
-The public sample only logs the session callbacks to the console; here they land in the
-server state and show up as a status, the token's expiry, the last refresh and error, and a
-timeline of events, with the actions that make sense in each state.
+The session callbacks land in the server state and show up as a status, the token's expiry,
+the last refresh and error, and a timeline of events, with the actions that make sense in
+each state.
 """
 
 import reflex as rx

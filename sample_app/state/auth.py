@@ -28,7 +28,6 @@ from sample_app.accounts import (
     RegistrationError,
     SignedIn,
     SignInError,
-    TooManyAttemptsError,
 )
 from sample_app.identity import SendbirdIdentity, sendbird_identity
 from sample_app.services import get_services
@@ -167,7 +166,7 @@ class AuthState(rx.State):
                 field: " ".join(messages) for field, messages in error.field_errors.items()
             }
             self.form_error = "Please correct the highlighted fields."
-        except (SignInError, TooManyAttemptsError) as error:
+        except SignInError as error:  # TooManyAttemptsError included
             self.form_error = f"Your account was created, but signing in failed: {error}"
         else:
             self._accept_sign_in(signed_in)
@@ -198,9 +197,13 @@ class AuthState(rx.State):
         token = self.sign_in_token
         account: AccountView | None = None
         if token:
+            # Ending every browser's sign-in needs a valid one; a stale token only ends itself.
+            valid = everywhere and (
+                await asyncio.to_thread(accounts.resolve_sign_in, token) is not None
+            )
             # An expired sign-in still names its account, whose Sendbird tokens may outlive it.
             account = await asyncio.to_thread(accounts.sign_out, token)
-            if account is not None and everywhere:
+            if account is not None and valid:
                 await asyncio.to_thread(accounts.sign_out_everywhere, account.id)
         self._forget_sign_in()
         chat = await self.get_state(ChatSessionState)

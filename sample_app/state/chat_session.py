@@ -25,6 +25,7 @@ from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from typing import TypedDict
 
+import httpx
 import reflex as rx
 from reflex.event import EventSpec
 
@@ -175,6 +176,8 @@ class ChatSessionState(AuthState):
             try:
                 await get_services().tokens.revoke(user_id)
             except SendbirdError as error:
+                # Sign-out wipes the panel next, so the operator's log keeps the failure.
+                logger.warning("revoking the Sendbird tokens of %s failed: %s", user_id, error)
                 self.last_error = f"Revoking the Sendbird tokens failed: {error}"
                 self._log("error", self.last_error)
             else:
@@ -200,8 +203,7 @@ class ChatSessionState(AuthState):
         self.on_sandbox = settings.is_sandbox
         if user.identity.user_id != self.sendbird_user_id:
             # Another account in this tab than last time: start from a clean panel.
-            self._clear_session()
-            self.timeline = []
+            self._forget_chat()
         self.sendbird_user_id = user.identity.user_id
         self.nickname = user.identity.nickname
         self.last_error = ""
@@ -219,11 +221,14 @@ class ChatSessionState(AuthState):
     @rx.event
     async def answer_token_request(self, request_id: int) -> None:
         """onSessionTokenRequired: issue a fresh token for the signed-in account only."""
+        if not self.widget_visible:
+            # No widget is meant to be live (never opened, ended, signed out): nothing to answer.
+            self.token_reply = {"request_id": request_id, "token": "", "error": SIGNED_OUT_REPLY}
+            return
         user = await self._this_chats_user()
         if user is None:
             self.token_reply = {"request_id": request_id, "token": "", "error": SIGNED_OUT_REPLY}
-            if self.widget_visible:
-                self._log("token refused", "the browser is not signed in as this chat's user")
+            self._log("token refused", "the browser is not signed in as this chat's user")
             return
         self._set_phase(SessionPhase.REFRESHING)
         issued = await self._issue_token(
@@ -287,6 +292,11 @@ class ChatSessionState(AuthState):
             self._clear_session()
             yield rx.redirect(routes.SIGN_IN)
             return
+        if user.identity.user_id != self.sendbird_user_id:
+            # Another account signed in since this tab's chat opened: open the chat afresh.
+            self._clear_session()
+            yield rx.redirect(routes.CHAT)
+            return
         self._set_phase(SessionPhase.RECONNECTING)
         yield None  # push the change to the browser now
         issued = await self._issue_token(
@@ -316,12 +326,19 @@ class ChatSessionState(AuthState):
         if control is None or user is None:
             return
         user_id = user.identity.user_id
-        if action == "expire_token":
-            await control.expire_token(user_id)
-        elif action == "expire_session_key":
-            await control.expire_session_key(user_id)
-        else:
-            await control.revoke(user_id)
+        try:
+            if action == "expire_token":
+                await control.expire_token(user_id)
+            elif action == "expire_session_key":
+                await control.expire_session_key(user_id)
+            else:
+                await control.revoke(user_id)
+        except httpx.HTTPError as error:
+            self._log("sandbox", f"{action.replace('_', ' ')} failed: {_bounded(error)}")
+            return
+        if action != "expire_session_key":
+            # The cached token is dead at the sandbox now: the next page view must not reuse it.
+            get_services().tokens.forget(user_id)
         self._log("sandbox", action.replace("_", " "))
 
     @rx.event

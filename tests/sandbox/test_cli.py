@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import re
+import secrets
 import signal
 import subprocess
 import sys
@@ -72,6 +73,10 @@ def pair_env_file(tmp_path: Path) -> Path:
     """The whole `.env.example`, with the separately-started-sandbox block uncommented."""
     text, changed = uncomment_pair_block(ENV_EXAMPLE.read_text())
     assert changed == 6, "the block of .env.example should hold six commented assignments"
+    # The example ships no token (a well-known one would open a reachable sandbox to anyone):
+    # fill in the value `make sandbox` tells the reader to paste.
+    assert "\nSANDBOX_API_TOKEN=\n" in text
+    text = text.replace("\nSANDBOX_API_TOKEN=\n", f"\nSANDBOX_API_TOKEN={secrets.token_hex(20)}\n")
     path = tmp_path / ".env"
     path.write_text(text)
     return path

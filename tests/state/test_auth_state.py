@@ -218,11 +218,48 @@ async def test_sign_out_when_sendbird_fails_still_signs_out(tab: StateHarness) -
     assert tab.auth.sign_in_token == ""
 
 
-async def test_sign_out_of_a_signed_out_tab_just_goes_to_sign_in(tab: StateHarness) -> None:
+async def test_sign_out_of_a_signed_out_tab_unmounts_and_revokes_nobody(tab: StateHarness) -> None:
+    """With no sign-in token nobody can be named: the widget goes, no one's tokens are touched."""
+    await tab.open_chat("alice")
+    tab.auth.sign_in_token = ""
+
     updates = await run(tab.auth.sign_out())
 
     assert redirect_target(updates) == routes.SIGN_IN
-    assert await tab.control.tokens() == []
+    assert not tab.chat.widget_visible
+    assert not any(token["revoked"] for token in await tab.control.tokens())
+
+
+async def test_sign_out_revokes_the_sign_in_before_the_session_tokens(tab: StateHarness) -> None:
+    """While the Sendbird tokens are being revoked, no tab of this browser may get a new one."""
+    await tab.open_chat("alice")
+    token = tab.auth.sign_in_token
+    tokens = tab.services.tokens
+    revoke = tokens.revoke
+    seen: list[bool] = []
+
+    async def revoke_and_observe(user_id: str) -> None:
+        seen.append(tab.accounts.resolve_sign_in(token) is None)
+        await revoke(user_id)
+
+    tokens.revoke = revoke_and_observe  # type: ignore[method-assign]
+
+    await run(tab.auth.sign_out())
+
+    assert seen == [True]
+
+
+async def test_a_failed_revocation_at_sign_out_is_logged(
+    tab: StateHarness, caplog: pytest.LogCaptureFixture
+) -> None:
+    await tab.open_chat("alice")
+    user_id = tab.chat.sendbird_user_id
+    await tab.control.fault(method="DELETE", path="/v3/users/*/token", count=5, status=500)
+
+    await run(tab.auth.sign_out())
+
+    warnings = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert any(user_id in message and "failed" in message for message in warnings)
 
 
 async def test_sign_out_everywhere_ends_every_browsers_sign_in(tab: StateHarness) -> None:
@@ -235,6 +272,21 @@ async def test_sign_out_everywhere_ends_every_browsers_sign_in(tab: StateHarness
     assert redirect_target(updates) == routes.SIGN_IN
     assert tab.accounts.resolve_sign_in(other_browser) is None
     assert [t["revoked"] for t in await tab.control.tokens(user_id)] == [True]
+
+
+async def test_sign_out_everywhere_with_a_stale_sign_in_ends_only_that_one(
+    tab: StateHarness,
+) -> None:
+    """An expired sign-in token cannot end the account's other, valid sign-ins."""
+    await tab.open_chat("alice")
+    other_browser = tab.accounts.sign_in("alice", PASSWORD, "laptop").sign_in_token
+    tab.clock.advance(hours=13)
+    fresh = tab.accounts.sign_in("alice", PASSWORD, "laptop").sign_in_token
+
+    await run(tab.auth.sign_out_everywhere())
+
+    assert tab.accounts.resolve_sign_in(other_browser) is None  # expired on its own
+    assert tab.accounts.resolve_sign_in(fresh) is not None
 
 
 async def test_sign_out_in_one_tab_refuses_the_other_tabs_token_requests(

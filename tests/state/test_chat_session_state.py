@@ -14,7 +14,7 @@ from sample_app.state.chat_session import (
     SIGNED_OUT_REPLY,
     ChatSessionState,
 )
-from sample_app.state.session_phase import SessionPhase
+from sample_app.state.session_phase import PHASE_DISPLAY, SessionPhase
 from tests.state.conftest import APP_ID, BOT_ID, StateHarness, has_script, redirect_target, run
 
 TOKEN_FAULT = {"method": "POST", "path": "/v3/users/*/token", "count": 5, "status": 500}
@@ -153,6 +153,18 @@ async def test_token_request_from_a_tab_without_a_chat_leaves_no_trace(tab: Stat
     assert await tab.control.tokens() == []
 
 
+async def test_token_request_after_the_session_ended_issues_nothing(tab: StateHarness) -> None:
+    await tab.open_chat("alice")
+    user_id = tab.chat.sendbird_user_id
+    await run(tab.chat.end_session())
+
+    await run(tab.chat.answer_token_request(4))
+
+    assert tab.chat.token_reply["token"] == ""
+    assert tab.chat.phase == SessionPhase.ENDED
+    assert len(await tab.control.tokens(user_id)) == 1
+
+
 async def test_token_request_when_sendbird_fails_rejects_with_the_reason(tab: StateHarness) -> None:
     await tab.open_chat("alice")
     await tab.control.fault(**TOKEN_FAULT)
@@ -263,6 +275,20 @@ async def test_reconnect_without_a_valid_sign_in_goes_to_sign_in(
     assert len(await tab.control.tokens()) == 1
 
 
+async def test_reconnect_after_another_account_signed_in_reopens_the_chat(
+    tab: StateHarness,
+) -> None:
+    await tab.open_chat("alice")
+    tab.chat.session_closed()
+    tab.sign_in_tab("bob")
+
+    updates = await run(tab.chat.reconnect())
+
+    assert redirect_target(updates) == routes.CHAT
+    assert not tab.chat.widget_visible
+    assert len(await tab.control.tokens()) == 1  # bob's first token comes from open_chat
+
+
 async def test_reconnect_when_sendbird_fails_says_so(tab: StateHarness) -> None:
     await tab.open_chat("alice")
     tab.chat.session_closed()
@@ -326,6 +352,22 @@ async def test_sandbox_controls_act_on_this_chats_user(tab: StateHarness) -> Non
     await run(tab.chat.sandbox_revoke())
     assert [token["revoked"] for token in await tab.control.tokens(user_id)] == [True]
     assert kinds(tab.chat)[:3] == ["sandbox", "sandbox", "sandbox"]
+
+
+async def test_after_a_sandbox_revocation_the_next_page_view_gets_a_new_token(
+    tab: StateHarness,
+) -> None:
+    await tab.open_chat("alice")
+    user_id = tab.chat.sendbird_user_id
+
+    await run(tab.chat.sandbox_revoke())
+    await run(tab.chat.open_chat())
+
+    assert [token["revoked"] for token in await tab.control.tokens(user_id)] == [True, False]
+
+
+def test_every_phase_has_a_display() -> None:
+    assert set(PHASE_DISPLAY) == set(SessionPhase)
 
 
 async def test_sandbox_controls_do_nothing_for_a_signed_out_tab(tab: StateHarness) -> None:
