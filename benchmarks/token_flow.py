@@ -12,6 +12,9 @@ then prints:
    account, issues a token at the sandbox and answers with `token_reply`; timed from
    sending the event to receiving the answer, p50/p95/p99 over N refreshes.
 3. The same issuance as a direct `SendbirdClient.issue_session_token` call, for comparison.
+4. Refresh latency idle and during a registration flood (N registrations at once over raw
+   sockets, default argon2id cost): p50/p99 of each, the p99 ratio, and how many
+   registrations were created or throttled by the overall registration limit.
 
 Figures, not pass/fail: nothing here asserts a speed.
 """
@@ -19,6 +22,8 @@ Figures, not pass/fail: nothing here asserts a speed.
 from __future__ import annotations
 
 import argparse
+import asyncio
+import dataclasses
 import json
 import logging
 import os
@@ -34,6 +39,14 @@ from tests.stack import prepare_reflex_environment
 
 APP_ID, BOT_ID = "bench-app", "bench-bot"
 PASSWORD = "correct-horse-battery-9"  # noqa: S105 - a throwaway benchmark account
+# The issuance budget opened up, so that the refreshes below each mint a token: with the
+# defaults, refreshes milliseconds apart share one token and the figures would time the cache.
+# The app's backend runs in this process and reads these from the environment.
+OPEN_BUDGET = {
+    "SENDBIRD_TOKEN_REUSE_SECONDS": "0",
+    "SENDBIRD_TOKENS_PER_USER_PER_MINUTE": "1000",
+    "SENDBIRD_PLATFORM_POSTS_PER_SECOND": "10000",
+}
 # Loggers whose INFO lines (one per HTTP request, server start-up) would bury the figures.
 NOISY_LOGGERS = ("uvicorn.access", "uvicorn.error", "sample_app")
 
@@ -57,6 +70,11 @@ def quiet_logs() -> None:
         logger = logging.getLogger(name)
         logger.setLevel(logging.WARNING)
         logger.addFilter(_WarningsAndAbove())
+
+
+def quantile(samples_ms: list[float], percent: int) -> float:
+    """One percentile of the samples, in milliseconds."""
+    return statistics.quantiles(samples_ms, n=100, method="inclusive")[percent - 1]
 
 
 def percentiles(samples_ms: list[float]) -> str:
@@ -103,6 +121,46 @@ async def refresh_round_trips(backend_url: str, tab_token: str, count: int) -> l
     return samples
 
 
+async def register_over_socket(backend_url: str, username: str) -> str:
+    """Register one account as a new tab would; "created", "throttled" or "refused"."""
+    from sample_app.state.auth import AuthState
+    from tests.browser.reflex_socket import ReflexSocket
+
+    form = {
+        "username": username,
+        "display_name": "Flood",
+        "password": PASSWORD,
+        "confirm_password": PASSWORD,
+    }
+    async with ReflexSocket(backend_url) as socket:
+        await socket.send_event(f"{AuthState.get_full_name()}.register", {"form_data": form})
+        while True:
+            delta = await socket.next_delta(timeout=60)
+            if delta is None:
+                return "refused"
+            text = json.dumps(delta)
+            if re.search(r'"sign_in_token_rx_state_": "[^"]+"', text):
+                return "created"
+            if "Too many new accounts" in text:
+                return "throttled"
+            if re.search(r'"form_error_rx_state_": "[^"]+"', text):
+                return "refused"
+
+
+async def refreshes_under_registration_flood(
+    backend_url: str, tab_token: str, refreshes: int, registrations: int
+) -> tuple[list[float], dict[str, int]]:
+    """Time refreshes while `registrations` accounts are being created at once."""
+    stem = f"flood{secrets.randbelow(10**6)}x"
+    flood = asyncio.gather(
+        *(register_over_socket(backend_url, f"{stem}{n}") for n in range(registrations))
+    )
+    await asyncio.sleep(0.2)  # the flood is hashing
+    samples = await refresh_round_trips(backend_url, tab_token, refreshes)
+    outcomes = await flood
+    return samples, {outcome: outcomes.count(outcome) for outcome in sorted(set(outcomes))}
+
+
 async def direct_round_trips(base_url: str, api_token: str, user_id: str, count: int) -> list:
     """Issue tokens straight from a SendbirdClient (no Reflex in between)."""
     from sample_app.sendbird_api import SendbirdClient
@@ -120,21 +178,33 @@ def main() -> int:
     """Start the stack, measure, print."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--refreshes", type=int, default=300, help="refreshes to time (>= 200)")
+    parser.add_argument(
+        "--registrations", type=int, default=60, help="size of the registration flood"
+    )
     args = parser.parse_args()
 
     prepare_reflex_environment()
+    for name, value in OPEN_BUDGET.items():
+        os.environ.setdefault(name, value)
     quiet_logs()
     from playwright.sync_api import expect, sync_playwright
     from reflex_base.config import get_config
 
+    from sample_app.services import REGISTRATION_LIMIT
     from tests.browser.reflex_socket import run_outside_playwright
     from tests.stack import CHROMIUM, CHROMIUM_ARGS, running_stack
+
+    # Every socket here comes from 127.0.0.1, so the per-client limit would stop the flood at
+    # once; the overall limit stays the deployment's, and the flood meets it.
+    limit = dataclasses.replace(REGISTRATION_LIMIT, per_client=10_000)
+    overall_minutes = limit.overall_window.total_seconds() / 60
+    limit_text = f"{limit.overall} per {overall_minutes:g} min overall"
 
     workdir = Path(tempfile.mkdtemp(prefix="token-bench-"))
 
     print("Starting the sandbox and the app (production build)...", flush=True)
     with (
-        running_stack(workdir, app_id=APP_ID, bot_id=BOT_ID) as stack,
+        running_stack(workdir, app_id=APP_ID, bot_id=BOT_ID, registration_limit=limit) as stack,
         sync_playwright() as pw,
     ):
         sandbox, app = stack.sandbox, stack.app
@@ -192,6 +262,22 @@ def main() -> int:
             direct_round_trips(sandbox.url, sandbox.api_token, user_id, count)
         )
         print(f"  direct client -> sandbox    {percentiles(direct)}")
+
+        flood_size = args.registrations
+        print(
+            f"\nRefreshes during a registration flood ({flood_size} registrations at once, "
+            "default argon2id cost, hashing on its own 2-thread pool)"
+        )
+        idle = run_outside_playwright(refresh_round_trips(backend_url, tab_token, 100))
+        flooded, outcomes = run_outside_playwright(
+            refreshes_under_registration_flood(backend_url, tab_token, 100, flood_size)
+        )
+        print(f"  idle          {percentiles(idle)}")
+        print(f"  during flood  {percentiles(flooded)}")
+        ratio = quantile(flooded, 99) / quantile(idle, 99)
+        print(f"  p99 ratio (flood / idle) {ratio:.2f}")
+        summary = ", ".join(f"{count} {outcome}" for outcome, count in outcomes.items())
+        print(f"  registrations: {summary} (limit: {limit_text})")
         browser.close()
     return 0
 

@@ -48,6 +48,12 @@ MIN_SANDBOX_API_TOKEN_LENGTH = 16
 DEFAULT_TOKEN_TTL_SECONDS = 30 * 60  # a session token sits in the browser: keep it short
 DEFAULT_REFRESH_MARGIN_SECONDS = 2 * 60
 DEFAULT_USER_ID_PREFIX = "sample-"
+# The session-token issuance budget (sample_app/issuance_budget.py holds the same defaults;
+# this module imports nothing from the app). Sendbird's free trial allows 5 Platform API
+# POSTs per second per application: the app stays one below.
+DEFAULT_TOKEN_REUSE_SECONDS = 5
+DEFAULT_TOKENS_PER_USER_PER_MINUTE = 10
+DEFAULT_PLATFORM_POSTS_PER_SECOND = 4
 
 # Values copied from .env.example or docs that must never reach Sendbird.
 _PLACEHOLDERS = {
@@ -196,6 +202,12 @@ class Settings:
     refresh_margin: timedelta
     user_id_prefix: str
     sandbox: SandboxSettings | None
+    # The issuance budget (see sample_app/issuance_budget.py): a refresh (force_new) this
+    # soon after the previous refresh's token reuses it; new tokens per user per minute;
+    # Platform API POSTs per second for the whole app.
+    token_reuse_window: timedelta = timedelta(seconds=DEFAULT_TOKEN_REUSE_SECONDS)
+    tokens_per_user_per_minute: int = DEFAULT_TOKENS_PER_USER_PER_MINUTE
+    platform_posts_per_second: int = DEFAULT_PLATFORM_POSTS_PER_SECOND
 
     @property
     def is_sandbox(self) -> bool:
@@ -396,6 +408,30 @@ def load_settings(
             "SENDBIRD_TOKEN_REFRESH_MARGIN_SECONDS must be at most half of "
             "SENDBIRD_TOKEN_TTL_SECONDS, or every page view would mint a token"
         )
+    reuse_seconds = _int_setting(
+        env, "SENDBIRD_TOKEN_REUSE_SECONDS", DEFAULT_TOKEN_REUSE_SECONDS, 0, 60, problems
+    )
+    if reuse_seconds >= ttl_seconds - margin_seconds:
+        problems.append(
+            "SENDBIRD_TOKEN_REUSE_SECONDS must be shorter than SENDBIRD_TOKEN_TTL_SECONDS "
+            "minus SENDBIRD_TOKEN_REFRESH_MARGIN_SECONDS, or a reused token would be stale"
+        )
+    tokens_per_user = _int_setting(
+        env,
+        "SENDBIRD_TOKENS_PER_USER_PER_MINUTE",
+        DEFAULT_TOKENS_PER_USER_PER_MINUTE,
+        1,
+        1000,
+        problems,
+    )
+    posts_per_second = _int_setting(
+        env,
+        "SENDBIRD_PLATFORM_POSTS_PER_SECOND",
+        DEFAULT_PLATFORM_POSTS_PER_SECOND,
+        1,
+        10_000,
+        problems,
+    )
     prefix = env.get("SENDBIRD_USER_ID_PREFIX", DEFAULT_USER_ID_PREFIX)
     if not _PREFIX_RE.match(prefix):
         problems.append("SENDBIRD_USER_ID_PREFIX may hold up to 40 letters, digits and _ . : -")
@@ -451,6 +487,9 @@ def load_settings(
         refresh_margin=timedelta(seconds=margin_seconds),
         user_id_prefix=prefix,
         sandbox=sandbox,
+        token_reuse_window=timedelta(seconds=reuse_seconds),
+        tokens_per_user_per_minute=tokens_per_user,
+        platform_posts_per_second=posts_per_second,
     )
 
 

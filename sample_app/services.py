@@ -5,9 +5,13 @@ that holds a connection pool or a secret lives in state. Event handlers reach th
 through `get_services()` instead:
 
 * `sendbird`: the Platform API client (one httpx pool; holds the API token).
-* `tokens`: the session-token service (per-user cache and single-flight issuance).
+* `tokens`: the session-token service (per-user cache, single-flight issuance and the
+  issuance budget from the settings).
 * `accounts`: the app's own accounts and sign-in sessions.
 * `sandbox_control`: the sandbox's control surface (demo buttons), only in sandbox mode.
+* `hashing_executor`: the small thread pool that password hashing (`sign_in`, `register`)
+  runs on, so that a flood of argon2id work queues there and never holds up the default
+  executor that token requests use.
 
 `backend_lifespan` starts the embedded Sendbird sandbox when no credentials are
 configured, migrates the accounts database, and closes the HTTP pool on shutdown. The
@@ -23,12 +27,21 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator, Iterator
-from dataclasses import dataclass
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
 from datetime import timedelta
+from pathlib import Path
 from typing import TYPE_CHECKING
 
-from sample_app.accounts import AccountService, RateLimit, create_engine_for, upgrade_database
+from sample_app.accounts import (
+    AccountService,
+    RateLimit,
+    RegistrationLimit,
+    create_engine_for,
+    upgrade_database,
+)
 from sample_app.config import Settings, describe, get_settings
+from sample_app.issuance_budget import IssuancePolicy, LocalIssuanceBudget
 from sample_app.sendbird_api import SendbirdClient
 from sample_app.session_tokens import SessionTokenService
 
@@ -39,10 +52,36 @@ logger = logging.getLogger(__name__)
 
 # Accounts sign-in sessions last this long (a demo site; production apps pick their own).
 ACCOUNT_SESSION_TTL = timedelta(hours=12)
-# Five wrong passwords lock a username for 15 minutes. One client (IP) gets more, because
-# people behind one proxy or NAT share it: a low per-IP limit would let one guesser lock
-# everyone else out.
-SIGN_IN_RATE_LIMIT = RateLimit(max_failures=5, window=timedelta(minutes=15), max_client_failures=30)
+# Per (username, client IP or device token) pair: 5 free failures per 15 minutes, then
+# waits of 1 s, 2 s, 4 s ... up to 15 minutes. Per IP: 30 failures on any usernames per 15
+# minutes. Per username: 20 failures per 15 minutes shut out only clients that are
+# neither known (signed in to it within 30 days) nor presenting its device token, so
+# nobody can lock an owner out of a browser or address they have signed in from.
+SIGN_IN_RATE_LIMIT = RateLimit(
+    window=timedelta(minutes=15),
+    free_failures=5,
+    backoff_base=timedelta(seconds=1),
+    backoff_cap=timedelta(minutes=15),
+    max_client_failures=30,
+    max_username_failures=20,
+    known_client_period=timedelta(days=30),
+)
+# Registration is anonymous and costs two argon2id operations (64 MiB each): 5 per client
+# per 10 minutes, 30 per minute overall, refused before any hashing.
+REGISTRATION_LIMIT = RegistrationLimit(
+    per_client=5,
+    client_window=timedelta(minutes=10),
+    overall=30,
+    overall_window=timedelta(minutes=1),
+)
+# Threads for password hashing. Each argon2id operation takes 64 MiB, so two at a time
+# bound memory; the rest wait in this pool's queue, not the default executor's.
+HASHING_WORKERS = 2
+
+
+def new_hashing_executor() -> ThreadPoolExecutor:
+    """The bounded pool that `sign_in` and `register` hash passwords on."""
+    return ThreadPoolExecutor(max_workers=HASHING_WORKERS, thread_name_prefix="password-hashing")
 
 
 @dataclass
@@ -54,12 +93,15 @@ class Services:
     tokens: SessionTokenService
     accounts: AccountService
     sandbox_control: AsyncSandboxControlClient | None
+    hashing_executor: ThreadPoolExecutor = field(default_factory=new_hashing_executor)
 
     async def aclose(self) -> None:
-        """Release network resources."""
+        """Release network resources and the hashing threads."""
         await self.sendbird.aclose()
         if self.sandbox_control is not None:
             await self.sandbox_control.aclose()
+        # Queued hashing is for requests that are gone by now; running ones finish alone.
+        self.hashing_executor.shutdown(wait=False, cancel_futures=True)
 
 
 _services: Services | None = None
@@ -78,11 +120,23 @@ def database_url() -> str:
 def build_services(settings: Settings, db_url: str) -> Services:
     """Create the collaborators for one process (tests build their own)."""
     sendbird = SendbirdClient(settings.api_host, settings.api_token.reveal())
+    # The issuance budget keeps one user looping token requests from spending the
+    # application's Platform API rate limit that every other user's tokens need.
+    budget = LocalIssuanceBudget(
+        IssuancePolicy(
+            reuse_window=settings.token_reuse_window,
+            tokens_per_user_per_minute=settings.tokens_per_user_per_minute,
+            platform_posts_per_second=settings.platform_posts_per_second,
+        )
+    )
     tokens = SessionTokenService(
-        sendbird, ttl=settings.token_ttl, refresh_margin=settings.refresh_margin
+        sendbird, ttl=settings.token_ttl, refresh_margin=settings.refresh_margin, budget=budget
     )
     accounts = AccountService(
-        create_engine_for(db_url), session_ttl=ACCOUNT_SESSION_TTL, rate_limit=SIGN_IN_RATE_LIMIT
+        create_engine_for(db_url),
+        session_ttl=ACCOUNT_SESSION_TTL,
+        rate_limit=SIGN_IN_RATE_LIMIT,
+        registration_limit=REGISTRATION_LIMIT,
     )
     control = None
     if settings.is_sandbox:
@@ -116,6 +170,32 @@ def use_services(services: Services) -> Iterator[Services]:
         _services = previous
 
 
+def protect_state_store(directory: Path | None = None) -> Path:
+    """Make Reflex's on-disk state store readable by this process's user only.
+
+    Reflex keeps every tab's state vars in `.states/` (one pickle per tab, kept for an hour
+    after its last use by default), and those vars include the browser's sign-in token and
+    the latest Sendbird session token. The directory gets mode 0700 and its files 0600, so
+    other users of the machine cannot read them. (With Redis, state lives in Redis instead.)
+
+    Args:
+        directory: The state store; Reflex's own (`REFLEX_STATES_WORKDIR`) by default.
+
+    Returns:
+        The directory that was protected.
+    """
+    if directory is None:
+        from reflex.utils.prerequisites import get_states_dir
+
+        directory = get_states_dir()
+    directory.mkdir(parents=True, exist_ok=True)
+    directory.chmod(0o700)
+    for path in directory.iterdir():
+        if path.is_file():
+            path.chmod(0o600)
+    return directory
+
+
 @contextlib.asynccontextmanager
 async def backend_lifespan() -> AsyncIterator[None]:
     """Run for as long as the Reflex backend: sandbox up, database migrated, pools closed."""
@@ -131,6 +211,7 @@ async def backend_lifespan() -> AsyncIterator[None]:
         sandbox_task = asyncio.create_task(server.serve(), name="sendbird-sandbox")
         await server.wait_started()
     await asyncio.to_thread(upgrade_database, database_url())
+    await asyncio.to_thread(protect_state_store)
     logger.info("Chat traffic goes to the %s", describe(settings))
     try:
         yield

@@ -9,7 +9,12 @@ same moment. :class:`SessionTokenService` keeps that cheap and well-behaved:
   nickname/profile URL when the account's values change;
 * it reuses a token until it is ``refresh_margin`` away from expiry, so the widget
   never receives a token that is about to die;
-* concurrent requests for the same user share one in-flight issuance.
+* concurrent requests for the same user share one in-flight issuance;
+* with an :class:`~sample_app.issuance_budget.IssuanceBudget` (the app always passes one),
+  a ``force_new`` request seconds after another one minted a token reuses that token, each
+  user gets a bounded number of new tokens per minute, and every Platform API POST waits
+  for an app-wide slot, so one user looping the widget's token request cannot spend the
+  application's Sendbird rate limit that everyone else's tokens need.
 
 Security: the Sendbird user id always comes from a
 :class:`~sample_app.identity.SendbirdIdentity` that the server derives from the signed-in
@@ -41,6 +46,7 @@ from types import MappingProxyType
 from typing import Protocol
 
 from sample_app.identity import SendbirdIdentity
+from sample_app.issuance_budget import IssuanceBudget, IssuanceBudgetExceededError
 from sample_app.sendbird_api import (
     SendbirdError,
     SendbirdNotFoundError,
@@ -173,6 +179,11 @@ class TokenServiceStats:
         issued: Tokens obtained from Sendbird.
         reused: Calls answered from the cache.
         shared: Calls that joined an issuance already in flight for the same user.
+        reused_young: ``force_new`` calls answered with a token that an earlier
+            ``force_new`` call minted within the budget's reuse window (counted apart
+            from ``reused``).
+        refused: Issuances the budget refused (per user or app-wide); every caller that
+            shared one refused issuance is counted once.
         revoked: Successful ``revoke`` calls.
         sendbird_calls: HTTP requests the client has sent in total (all endpoints).
         calls_by_endpoint: The client's per-endpoint counts.
@@ -181,6 +192,8 @@ class TokenServiceStats:
     issued: int
     reused: int
     shared: int
+    reused_young: int
+    refused: int
     revoked: int
     sendbird_calls: int
     calls_by_endpoint: dict[str, int]
@@ -200,6 +213,7 @@ class SessionTokenService:
         ttl: timedelta = DEFAULT_TTL,
         refresh_margin: timedelta = DEFAULT_REFRESH_MARGIN,
         clock: Callable[[], datetime] = utc_now,
+        budget: IssuanceBudget | None = None,
     ) -> None:
         """Create the service.
 
@@ -210,6 +224,9 @@ class SessionTokenService:
             refresh_margin: A cached token is replaced once it has less than this
                 left, so the widget always gets time to use it.
             clock: Returns the current aware UTC time; tests inject a fake clock.
+            budget: Limits on issuance (reuse window, per-user and app-wide limits);
+                ``build_services`` always passes one. None issues without limits, which
+                only suits tests and tools that are not exposed to users.
 
         Raises:
             ValueError: ``ttl`` is not positive or ``refresh_margin`` is not in
@@ -223,7 +240,12 @@ class SessionTokenService:
         self._ttl = ttl
         self._refresh_margin = refresh_margin
         self._clock = clock
+        self._budget = budget
         self._tokens: dict[str, IssuedSessionToken] = {}
+        # When the cached token was minted, for users whose cached token was minted for a
+        # force_new request: another force_new request inside the budget's reuse window gets
+        # it again. Kept apart from _tokens, which decides whether a token exists at all.
+        self._refreshed_at: dict[str, datetime] = {}
         # Last nickname/profile_url we know Sendbird has, per user; presence means
         # "ensure_user already succeeded in this process".
         self._profiles: dict[str, tuple[str, str]] = {}
@@ -233,6 +255,8 @@ class SessionTokenService:
         self._issued = 0
         self._reused = 0
         self._shared = 0
+        self._reused_young = 0
+        self._refused = 0
         self._revoked = 0
 
     async def token_for(
@@ -244,7 +268,13 @@ class SessionTokenService:
             identity: The signed-in user's Sendbird identity (built on the server).
             force_new: Skip and drop the cached token. Use it when the widget's
                 ``onSessionTokenRequired`` fires: Sendbird has rejected the old token,
-                so handing it out again would loop.
+                so handing it out again would loop. Exception: when an earlier ``force_new``
+                call minted the cached token within the budget's reuse window, that token
+                is handed out. Requests seconds apart were caused by the same rejected
+                token (several tabs, the SDK asking twice) or are a loop; Sendbird does not
+                reject a token seconds old unless it was revoked, and revoking forgets it
+                here. A token minted for a page view is never reused this way: it is the
+                one the widget reports as rejected.
 
         Returns:
             A token with more than ``refresh_margin`` left. A caller that joins an
@@ -254,22 +284,27 @@ class SessionTokenService:
         Raises:
             ForeignSendbirdUserError: The Sendbird user exists but this app did not
                 create it; nothing is issued.
+            IssuanceBudgetExceededError: The user's or the app's issuance budget is
+                spent; its ``retry_after`` says when to ask again.
             SendbirdError: Sendbird could not be reached or refused; the failure is
                 not cached, the next call tries again.
         """
         user_id = identity.user_id
-        if force_new:
-            self._tokens.pop(user_id, None)
-        else:
-            cached = self._tokens.get(user_id)
-            wanted = (identity.nickname, identity.profile_url)
-            if (
-                cached is not None
-                and self._is_fresh(cached, self._now())
-                and self._profiles.get(user_id) == wanted
-            ):
+        cached = self._tokens.get(user_id)
+        wanted = (identity.nickname, identity.profile_url)
+        if (
+            cached is not None
+            and self._is_fresh(cached, now := self._now())
+            and self._profiles.get(user_id) == wanted
+        ):
+            if not force_new:
                 self._reused += 1
                 return cached
+            if self._is_young(user_id, now):
+                self._reused_young += 1
+                return cached
+        if force_new:
+            self._tokens.pop(user_id, None)
 
         task = self._in_flight.get(user_id)
         if task is None or task.done():
@@ -302,6 +337,7 @@ class SessionTokenService:
         exists, and an issuance already in flight will not refill the cache.
         """
         self._tokens.pop(user_id, None)
+        self._refreshed_at.pop(user_id, None)
         self._profiles.pop(user_id, None)
         self._generations[user_id] += 1
 
@@ -313,6 +349,8 @@ class SessionTokenService:
             issued=self._issued,
             reused=self._reused,
             shared=self._shared,
+            reused_young=self._reused_young,
+            refused=self._refused,
             revoked=self._revoked,
             sendbird_calls=sum(counts.values()),
             calls_by_endpoint=counts,
@@ -322,37 +360,60 @@ class SessionTokenService:
 
     async def _obtain(self, identity: SendbirdIdentity, force_new: bool) -> IssuedSessionToken:
         """The single in-flight job per user: sync the user, then reuse or issue."""
+        try:
+            return await self._sync_and_issue(identity, force_new)
+        except IssuanceBudgetExceededError:
+            self._refused += 1
+            raise
+
+    async def _sync_and_issue(
+        self, identity: SendbirdIdentity, force_new: bool
+    ) -> IssuedSessionToken:
         user_id = identity.user_id
         generation = self._generations[user_id]
         await self._sync_user(identity, generation)
-        now = self._now()
         if not force_new:
             # Only the profile needed syncing, or force_new was not asked: the token
             # cached before may still be good.
             cached = self._tokens.get(user_id)
-            if cached is not None and self._is_fresh(cached, now):
+            if cached is not None and self._is_fresh(cached, self._now()):
                 self._reused += 1
                 return cached
         try:
-            session = await self._client.issue_session_token(user_id, now + self._ttl)
+            session = await self._issue(user_id)
         except SendbirdNotFoundError:
             # The user was deleted at Sendbird after this process ensured it (from the
             # dashboard, or a sandbox reset): create it again, once, instead of failing
             # every request until the process restarts.
             self._profiles.pop(user_id, None)
             await self._sync_user(identity, generation)
-            session = await self._client.issue_session_token(user_id, now + self._ttl)
+            session = await self._issue(user_id)
         issued = IssuedSessionToken(user_id, session.token, session.expires_at)
         self._issued += 1
         if self._generations[user_id] == generation:
             self._tokens[user_id] = issued
+            if force_new:
+                self._refreshed_at[user_id] = self._now()
+            else:
+                self._refreshed_at.pop(user_id, None)
         return issued
+
+    async def _issue(self, user_id: str) -> SessionToken:
+        """One token POST, admitted by the budget first (which may wait for a slot)."""
+        if self._budget is not None:
+            await self._budget.admit_token(user_id)
+        # The clock is read after any wait, so the token gets its whole lifetime.
+        return await self._client.issue_session_token(user_id, self._now() + self._ttl)
 
     async def _sync_user(self, identity: SendbirdIdentity, generation: int) -> None:
         user_id = identity.user_id
         wanted = (identity.nickname, identity.profile_url)
         known = self._profiles.get(user_id)
         if known is None:
+            if self._budget is not None:
+                # ensure_user may POST /v3/users; its GET rides on the same slot, once
+                # per user per process.
+                await self._budget.admit_post()
             user = await self._client.ensure_user(
                 user_id, identity.nickname, identity.profile_url, CREATED_BY_METADATA
             )
@@ -374,6 +435,13 @@ class SessionTokenService:
             # Mark the exception as retrieved: if every waiter was cancelled nobody
             # else would, and asyncio would log "exception was never retrieved".
             task.exception()
+
+    def _is_young(self, user_id: str, now: datetime) -> bool:
+        """Whether a force_new call minted the user's cached token within the reuse window."""
+        refreshed_at = self._refreshed_at.get(user_id)
+        if self._budget is None or refreshed_at is None:
+            return False
+        return now - refreshed_at < self._budget.reuse_window
 
     def _is_fresh(self, token: IssuedSessionToken, now: datetime) -> bool:
         return token.expires_at - self._refresh_margin > now

@@ -16,6 +16,7 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import os
 import secrets
 import sys
@@ -30,6 +31,8 @@ from sample_app.sandbox.control_client import SandboxControlClient, UserAction
 
 if TYPE_CHECKING:
     from reflex.testing import AppHarnessProd
+
+    from sample_app.accounts import RegistrationLimit
 
 CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -153,12 +156,16 @@ def _environment(values: Mapping[str, str]) -> Iterator[None]:
 
 
 @contextlib.contextmanager
-def running_app(sandbox: SandboxHandle, workdir: Path) -> Iterator[AppHarnessProd]:
+def running_app(
+    sandbox: SandboxHandle, workdir: Path, *, registration_limit: RegistrationLimit | None = None
+) -> Iterator[AppHarnessProd]:
     """The app, production build, configured like a deployment pointed at the sandbox.
 
     Args:
         sandbox: The running sandbox (its app and bot ids become the app's).
         workdir: An existing directory for the accounts database (``accounts.db``).
+        registration_limit: The deployment's registration limits; by default lifted, since
+            every test registers from the same address.
 
     Yields:
         The started harness (``frontend_url``; the backend's URL is ``get_config().api_url``).
@@ -175,26 +182,43 @@ def running_app(sandbox: SandboxHandle, workdir: Path) -> Iterator[AppHarnessPro
         "SENDBIRD_WS_HOST": sandbox.ws_url,
         "REFLEX_DB_URL": f"sqlite:///{workdir / 'accounts.db'}",
     }
+    # Every browser test registers from 127.0.0.1, dozens a minute: by default lift the
+    # registration limits for this deployment (the backend runs in this process). The
+    # limits themselves are tested in tests/accounts and tests/state.
+    from sample_app import services
+
+    deployed_limit = services.REGISTRATION_LIMIT
+    services.REGISTRATION_LIMIT = registration_limit or dataclasses.replace(
+        deployed_limit, per_client=1000, overall=1000
+    )
     try:
         with _environment(env):
             get_settings.cache_clear()
             with AppHarnessProd.create(root=PROJECT_ROOT) as harness:
                 yield harness
     finally:
+        services.REGISTRATION_LIMIT = deployed_limit
         get_settings.cache_clear()
 
 
 @contextlib.contextmanager
-def running_stack(workdir: Path, *, app_id: str, bot_id: str) -> Iterator[Stack]:
+def running_stack(
+    workdir: Path,
+    *,
+    app_id: str,
+    bot_id: str,
+    registration_limit: RegistrationLimit | None = None,
+) -> Iterator[Stack]:
     """The sandbox, then the app pointed at it; both stopped on the way out.
 
     Args:
         workdir: An existing directory for the sandbox's and the accounts' SQLite files.
         app_id: The application id of the sandbox and the app.
         bot_id: The bot's user id.
+        registration_limit: Passed on to `running_app`.
     """
     with (
         running_sandbox(workdir, app_id=app_id, bot_id=bot_id) as sandbox,
-        running_app(sandbox, workdir) as app,
+        running_app(sandbox, workdir, registration_limit=registration_limit) as app,
     ):
         yield Stack(sandbox, app)

@@ -43,6 +43,9 @@ ALL_VARIABLES = (
     "SENDBIRD_TOKEN_TTL_SECONDS",
     "SENDBIRD_TOKEN_REFRESH_MARGIN_SECONDS",
     "SENDBIRD_USER_ID_PREFIX",
+    "SENDBIRD_TOKEN_REUSE_SECONDS",
+    "SENDBIRD_TOKENS_PER_USER_PER_MINUTE",
+    "SENDBIRD_PLATFORM_POSTS_PER_SECOND",
     "SANDBOX_APP_ID",
     "SANDBOX_BOT_ID",
     "SANDBOX_BOT_NICKNAME",
@@ -650,3 +653,58 @@ def test_the_suite_never_reads_the_projects_env_file(
     monkeypatch.setenv(config_module.IGNORE_ENV_FILE_VARIABLE, "0")  # control: read it now
     with pytest.raises(ConfigError, match="SENDBIRD_API_TOKEN is missing"):
         config_module.load_settings(environ={}, env_file=project_env)
+
+
+# ---- the session-token issuance budget -------------------------------------------------------
+
+
+def test_issuance_budget_defaults_match_the_budget_module() -> None:
+    """config.py imports nothing from the app, so it repeats the defaults: keep them equal."""
+    from sample_app import issuance_budget
+
+    settings = load()
+    assert settings.token_reuse_window == timedelta(
+        seconds=issuance_budget.DEFAULT_TOKEN_REUSE_SECONDS
+    )
+    assert settings.tokens_per_user_per_minute == issuance_budget.DEFAULT_TOKENS_PER_USER_PER_MINUTE
+    assert settings.platform_posts_per_second == issuance_budget.DEFAULT_PLATFORM_POSTS_PER_SECOND
+    assert settings.platform_posts_per_second < 5  # below the free trial's 5 POSTs per second
+
+
+def test_issuance_budget_settings() -> None:
+    settings = load(
+        **SENDBIRD,
+        SENDBIRD_TOKEN_REUSE_SECONDS="0",
+        SENDBIRD_TOKENS_PER_USER_PER_MINUTE="30",
+        SENDBIRD_PLATFORM_POSTS_PER_SECOND="90",
+    )
+    assert settings.token_reuse_window == timedelta(0)
+    assert settings.tokens_per_user_per_minute == 30
+    assert settings.platform_posts_per_second == 90
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "expected"),
+    [
+        ("SENDBIRD_TOKEN_REUSE_SECONDS", "61", "is out of range (0..60)"),
+        ("SENDBIRD_TOKEN_REUSE_SECONDS", "5s", "is not a whole number"),
+        ("SENDBIRD_TOKENS_PER_USER_PER_MINUTE", "0", "is out of range (1..1000)"),
+        ("SENDBIRD_PLATFORM_POSTS_PER_SECOND", "0", "is out of range (1..10000)"),
+        ("SENDBIRD_PLATFORM_POSTS_PER_SECOND", "4.5", "is not a whole number"),
+    ],
+)
+def test_bad_issuance_budget_numbers(name: str, value: str, expected: str) -> None:
+    problem = the_problem(**SENDBIRD, **{name: value})
+
+    assert problem.startswith(f"{name}=")
+    assert problem.endswith(expected)
+
+
+def test_reuse_window_must_end_before_a_token_is_stale() -> None:
+    problem = the_problem(
+        SENDBIRD_TOKEN_TTL_SECONDS="60",
+        SENDBIRD_TOKEN_REFRESH_MARGIN_SECONDS="30",
+        SENDBIRD_TOKEN_REUSE_SECONDS="30",
+    )
+
+    assert problem.startswith("SENDBIRD_TOKEN_REUSE_SECONDS must be shorter than")

@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+import stat
 import subprocess
 import sys
 import textwrap
 from pathlib import Path
 
 from sample_app.config import PROJECT_ROOT, load_settings
-from sample_app.services import build_services, get_services, use_services
+from sample_app.services import (
+    build_services,
+    get_services,
+    protect_state_store,
+    use_services,
+)
 
 SENDBIRD_ENV = {
     "SENDBIRD_APP_ID": "A1B2C3D4-0000-1111-2222-333344445555",
@@ -68,3 +74,17 @@ async def test_an_app_on_the_sandbox_gets_its_control_client(tmp_path: Path) -> 
         assert services.sandbox_control.base_url == settings.api_host
     finally:
         await services.aclose()
+
+
+def test_the_state_store_is_readable_by_its_owner_only(tmp_path: Path) -> None:
+    """Reflex's `.states/` holds sign-in and session tokens: no other user may read it."""
+    store = tmp_path / ".states"
+    store.mkdir(mode=0o755)
+    pickle = store / "tab.pkl"
+    pickle.write_bytes(b"state")
+    pickle.chmod(0o644)
+
+    assert protect_state_store(store) == store
+
+    assert stat.S_IMODE(store.stat().st_mode) == 0o700
+    assert stat.S_IMODE(pickle.stat().st_mode) == 0o600

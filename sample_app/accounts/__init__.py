@@ -11,8 +11,10 @@ dependency, so it can be tested and reused on its own. Its modules:
   fixed messages.
 * `passwords`: argon2id hashing with injectable cost, and the password policy.
 * `validation`: username / display name / profile URL normalisation and messages.
-* `rate_limit`: `RateLimit` (the numbers) and `SignInRateLimiter`, which counts failed
-  sign-ins in the `sign_in_attempts` table.
+* `rate_limit`: `RateLimit` (the numbers) and `SignInRateLimiter`, which counts sign-in
+  attempts per (username, client or device) pair, per client and per username in the
+  `sign_in_attempts` table; `RegistrationLimit` / `RegistrationRateLimiter` likewise for
+  registrations.
 * `service`: `AccountService`, the operations the UI calls.
 * `database`: engines and the Alembic migrations (`upgrade_database`), kept apart from
   Reflex's own migration history.
@@ -40,10 +42,22 @@ from sample_app.accounts.errors import (
     RegistrationError,
     SignInError,
     TooManyAttemptsError,
+    TooManyRegistrationsError,
 )
-from sample_app.accounts.models import Account, AccountView, SignInAttempt, SignInSession
+from sample_app.accounts.models import (
+    Account,
+    AccountView,
+    DeviceToken,
+    SignInAttempt,
+    SignInSession,
+)
 from sample_app.accounts.passwords import Argon2Hasher, PasswordCheck, check_password_strength
-from sample_app.accounts.rate_limit import RateLimit, SignInRateLimiter
+from sample_app.accounts.rate_limit import (
+    RateLimit,
+    RegistrationLimit,
+    RegistrationRateLimiter,
+    SignInRateLimiter,
+)
 from sample_app.accounts.service import (
     DEFAULT_SESSION_TTL,
     AccountService,
@@ -67,16 +81,20 @@ __all__ = [
     "AccountValidationError",
     "AccountView",
     "Argon2Hasher",
+    "DeviceToken",
     "PasswordCheck",
     "PruneCounts",
     "RateLimit",
     "RegistrationError",
+    "RegistrationLimit",
+    "RegistrationRateLimiter",
     "SignInAttempt",
     "SignInError",
     "SignInRateLimiter",
     "SignInSession",
     "SignedIn",
     "TooManyAttemptsError",
+    "TooManyRegistrationsError",
     "check_password_strength",
     "create_engine_for",
     "current_revision",

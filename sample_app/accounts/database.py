@@ -59,11 +59,15 @@ def create_engine_for(url: str | sa.URL, **engine_options: Any) -> Engine:
         **engine_options: Passed on to `sqlalchemy.create_engine`.
 
     Returns:
-        The engine. SQLite engines enable foreign keys and a busy timeout on every
+        The engine, with `hide_parameters` on (so database errors never quote values).
+        SQLite engines enable foreign keys and a busy timeout on every
         connection; other databases get `pool_pre_ping`, so connections dropped by the
         server are replaced instead of failing a request.
     """
     parsed = sa.make_url(url)
+    # Errors (IntegrityError and friends) would otherwise quote the statement's parameters:
+    # password hashes, token hashes and usernames would end up in logs and tracebacks.
+    engine_options.setdefault("hide_parameters", True)
     if parsed.get_backend_name() != "sqlite":
         engine_options.setdefault("pool_pre_ping", True)
         return sa.create_engine(parsed, **engine_options)

@@ -22,6 +22,7 @@ __all__ = [
     "RegistrationError",
     "SignInError",
     "TooManyAttemptsError",
+    "TooManyRegistrationsError",
 ]
 
 WRONG_CREDENTIALS_MESSAGE = "Wrong username or password."
@@ -69,6 +70,14 @@ class SignInError(AccountError):
         return self.message
 
 
+def _wait_text(seconds: int) -> str:
+    """Say how long to wait in seconds under a minute, else in whole minutes (rounded up)."""
+    if seconds < 60:
+        return f"{seconds} second{'s' if seconds != 1 else ''}"
+    minutes = math.ceil(seconds / 60)
+    return f"{minutes} minute{'s' if minutes != 1 else ''}"
+
+
 class TooManyAttemptsError(SignInError):
     """Too many recent failed sign-ins for this username or from this client.
 
@@ -78,10 +87,30 @@ class TooManyAttemptsError(SignInError):
 
     def __init__(self, retry_after_seconds: int) -> None:
         self.retry_after_seconds = retry_after_seconds
-        if retry_after_seconds < 60:
-            wait = f"{retry_after_seconds} second{'s' if retry_after_seconds != 1 else ''}"
-        else:
-            minutes = math.ceil(retry_after_seconds / 60)
-            wait = f"{minutes} minute{'s' if minutes != 1 else ''}"
+        wait = _wait_text(retry_after_seconds)
         super().__init__(f"Too many failed sign-in attempts. Try again in {wait}.")
         self.args = (retry_after_seconds,)  # so copies and pickles rebuild correctly
+
+
+class TooManyRegistrationsError(AccountError):
+    """Too many new accounts from this client, or from everyone, just now.
+
+    Raised before the password is hashed, so refused registrations cost no hashing time.
+
+    Attributes:
+        retry_after_seconds: Whole seconds until a registration would be allowed (>= 1).
+        per_client: Whether this client's own limit refused it (else the overall one).
+        message: The message to show on the registration form.
+    """
+
+    def __init__(self, retry_after_seconds: int, per_client: bool) -> None:
+        self.retry_after_seconds = retry_after_seconds
+        self.per_client = per_client
+        who = "from your network" if per_client else "are being created right now"
+        self.message = (
+            f"Too many new accounts {who}. Try again in {_wait_text(retry_after_seconds)}."
+        )
+        super().__init__(retry_after_seconds, per_client)
+
+    def __str__(self) -> str:
+        return self.message

@@ -1,6 +1,6 @@
 """Database tables of the app's own accounts, and the public view the UI may hold.
 
-Three tables, all created by the hand-written migration in `migrations/versions/`:
+The tables, all created by the hand-written migrations in `migrations/versions/`:
 
 * `accounts`: who can sign in. The username is stored normalised (NFKC, lower-case) so
   `Alice`, `ALICE` and full-width `Alice` are one account, enforced by a unique index rather
@@ -15,6 +15,12 @@ Three tables, all created by the hand-written migration in `migrations/versions/
 * `sign_in_attempts`: failed and successful sign-ins, kept for the rate-limit window. The
   limit lives in the database, not in process memory, so it survives restarts and is
   shared by every worker process.
+* `device_tokens` (model `DeviceToken`, migration `0003`): browsers that have signed in
+  to an account before. A browser gets a random device token after a successful sign-in
+  and presents it with later sign-ins, whose failures then count in that device's own
+  bucket (see `rate_limit`). Only the token's SHA-256 is stored.
+* `registration_attempts` (migration `0003`): registrations that reached password
+  hashing, kept for the registration-limit window, per client key.
 
 The tables use their own SQLAlchemy registry and `MetaData` instead of SQLModel's global
 one. Reflex registers `rx.Model` against the global metadata; keeping ours apart means
@@ -46,6 +52,8 @@ __all__ = [
     "Account",
     "AccountView",
     "AccountsTable",
+    "DeviceToken",
+    "RegistrationAttempt",
     "SignInAttempt",
     "SignInSession",
     "UTCDateTime",
@@ -268,3 +276,49 @@ class SignInAttempt(AccountsTable, table=True):
     client_key: str = Field(max_length=CLIENT_KEY_MAX_LENGTH, nullable=False)
     at: datetime = Field(sa_type=UTCDateTime, nullable=False)
     succeeded: bool = Field(nullable=False)
+
+
+class DeviceToken(AccountsTable, table=True):
+    """A browser that has signed in to an account: its device token's hash, bound to it.
+
+    The token itself is a random bearer value kept by the browser; like sign-in tokens it
+    has full entropy, so its SHA-256 (looked up through a unique index) is all that is
+    stored. It proves nothing but "this browser signed in as this account before", which
+    is what lets its sign-ins escape other clients' failures.
+    """
+
+    __tablename__ = "device_tokens"
+    __table_args__ = (
+        sa.Index("ix_device_tokens_token_hash", "token_hash", unique=True),
+        sa.Index("ix_device_tokens_account_id", "account_id"),
+        sa.Index("ix_device_tokens_last_used_at", "last_used_at"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    token_hash: str = Field(max_length=TOKEN_HASH_LENGTH, nullable=False)
+    account_id: int = Field(
+        sa_column=sa.Column(
+            sa.Integer, sa.ForeignKey("accounts.id", ondelete="CASCADE"), nullable=False
+        )
+    )
+    created_at: datetime = Field(sa_type=UTCDateTime, nullable=False)
+    last_used_at: datetime = Field(sa_type=UTCDateTime, nullable=False)
+
+
+class RegistrationAttempt(AccountsTable, table=True):
+    """One registration that got as far as hashing its password, kept for the limit window.
+
+    Attributes:
+        client_key: Who registered, usually the client IP; "" when unknown.
+        at: When.
+    """
+
+    __tablename__ = "registration_attempts"
+    __table_args__ = (
+        sa.Index("ix_registration_attempts_client_key_at", "client_key", "at"),
+        sa.Index("ix_registration_attempts_at", "at"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    client_key: str = Field(max_length=CLIENT_KEY_MAX_LENGTH, nullable=False)
+    at: datetime = Field(sa_type=UTCDateTime, nullable=False)

@@ -15,12 +15,19 @@ could leak a prefix. Sign-in sessions expire after `session_ttl` and can be revo
 whose `disabled_at` is set (in the database; the app has no operation for it) can neither
 sign in nor resolve its existing sign-in tokens.
 
-Sign-in failures are limited by `SignInRateLimiter` (see `rate_limit` for what it counts).
-Unknown usernames cost the same argon2 verification as wrong passwords and produce the
-same message, so neither timing nor wording reveals which usernames exist.
+Sign-in failures are limited by `SignInRateLimiter` (see `rate_limit` for what it counts),
+registrations by `RegistrationRateLimiter`, before any password is hashed. A successful
+sign-in also gives the browser a *device token* (random, stored as a SHA-256 in
+`device_tokens`, bound to the account): presented with later sign-ins to that account, it
+puts them in their own rate-limit bucket, so failures made by others cannot lock the
+account's owner out of a browser that has signed in before. Unknown usernames cost the
+same argon2 verification as wrong passwords and produce the same message, so neither
+timing nor wording reveals which usernames exist.
 
-The methods are synchronous (database I/O and a deliberately slow hash); call them from
-async Reflex handlers through `asyncio.to_thread`.
+The methods are synchronous (database I/O and a deliberately slow hash). Call `register`
+and `sign_in` from async Reflex handlers on an executor of their own (see
+`Services.hashing_executor`), so a flood of hashing cannot hold up the default executor
+that `resolve_sign_in` and every token request run on.
 """
 
 from __future__ import annotations
@@ -44,21 +51,30 @@ from sample_app.accounts.errors import (
     RegistrationError,
     SignInError,
     TooManyAttemptsError,
+    TooManyRegistrationsError,
 )
-from sample_app.accounts.models import Account, AccountView, SignInSession
+from sample_app.accounts.models import Account, AccountView, DeviceToken, SignInSession
 from sample_app.accounts.passwords import (
     MAX_PASSWORD_LENGTH,
     Argon2Hasher,
     check_password_strength,
 )
-from sample_app.accounts.rate_limit import AttemptKey, RateLimit, SignInRateLimiter
+from sample_app.accounts.rate_limit import (
+    AttemptKey,
+    RateLimit,
+    RegistrationLimit,
+    RegistrationRateLimiter,
+    SignInRateLimiter,
+)
 from sample_app.accounts.validation import (
+    normalize_username,
     validate_display_name,
     validate_profile_url,
     validate_username,
 )
 
 __all__ = [
+    "DEFAULT_DEVICE_TOKEN_TTL",
     "DEFAULT_SESSION_TTL",
     "AccountService",
     "PruneCounts",
@@ -69,6 +85,8 @@ __all__ = [
 
 # How long a sign-in session lasts unless `AccountService(session_ttl=...)` says otherwise.
 DEFAULT_SESSION_TTL = timedelta(hours=12)
+# A device token unused for this long no longer counts as a known browser (and is pruned).
+DEFAULT_DEVICE_TOKEN_TTL = timedelta(days=90)
 # `last_seen_at` is informative only; writing it on every request would turn every page
 # view into a database write.
 LAST_SEEN_RESOLUTION = timedelta(minutes=1)
@@ -102,11 +120,14 @@ class SignedIn:
         sign_in_token: The opaque sign-in token, returned only here (the database keeps
             only its hash); give it to this browser and nobody else.
         expires_at: When the sign-in session ends (aware UTC).
+        device_token: The device token this browser should keep (and present with every
+            later sign-in): the one it presented, if valid for this account, else a new one.
     """
 
     account: AccountView
     sign_in_token: str = field(repr=False)
     expires_at: datetime
+    device_token: str = field(default="", repr=False)
 
 
 class PruneCounts(NamedTuple):
@@ -115,10 +136,14 @@ class PruneCounts(NamedTuple):
     Attributes:
         attempts: Sign-in attempts that had left the rate-limit window.
         sessions: Sign-in sessions that had ended more than a day before.
+        registrations: Registration attempts that had left the registration windows.
+        devices: Device tokens unused for longer than the device-token lifetime.
     """
 
     attempts: int
     sessions: int
+    registrations: int = 0
+    devices: int = 0
 
 
 class AccountService:
@@ -132,6 +157,8 @@ class AccountService:
         clock: Returns the current aware datetime; tests inject a controllable one.
         session_ttl: How long a sign-in session (and so its sign-in token) lasts.
         rate_limit: The sign-in failure limits.
+        registration_limit: How many registrations may reach password hashing.
+        device_token_ttl: How long an unused device token keeps its browser known.
         prune_interval: How often (at most) sign-ins delete attempts that left the window
             and sign-in sessions that ended over a day ago.
     """
@@ -144,6 +171,8 @@ class AccountService:
         clock: Callable[[], datetime] = utc_now,
         session_ttl: timedelta = DEFAULT_SESSION_TTL,
         rate_limit: RateLimit | None = None,
+        registration_limit: RegistrationLimit | None = None,
+        device_token_ttl: timedelta = DEFAULT_DEVICE_TOKEN_TTL,
         prune_interval: timedelta = timedelta(minutes=1),
     ) -> None:
         if session_ttl <= timedelta(0):
@@ -153,6 +182,8 @@ class AccountService:
         self._clock = clock
         self._session_ttl = session_ttl
         self._limiter = SignInRateLimiter(rate_limit or RateLimit())
+        self._registrations = RegistrationRateLimiter(registration_limit or RegistrationLimit())
+        self._device_token_ttl = device_token_ttl
         self._prune_interval = prune_interval
         self._last_prune: datetime | None = None
 
@@ -175,17 +206,33 @@ class AccountService:
     # -- accounts ----------------------------------------------------------------------
 
     def register(
-        self, username: str, password: str, display_name: str, profile_url: str = ""
+        self,
+        username: str,
+        password: str,
+        display_name: str,
+        profile_url: str = "",
+        *,
+        client_key: str = "",
     ) -> AccountView:
         """Create an account after checking every field.
 
         The username is stored normalised. The password is hashed only once everything
-        else is valid, and the account is one row inserted in one transaction, so a
-        failure leaves nothing behind.
+        else is valid and the registration limit has admitted it, and the account is one
+        row inserted in one transaction, so a failure leaves nothing behind.
+
+        Args:
+            username: As typed.
+            password: As typed.
+            display_name: As typed.
+            profile_url: As typed; "" for none.
+            client_key: Who is registering, usually the client IP; "" means unknown (then
+                only the overall limit applies).
 
         Raises:
             RegistrationError: listing every problem at once, per field; a taken
                 username (including one taken concurrently) is "That username is taken.".
+            TooManyRegistrationsError: too many registrations from this client or from
+                everyone just now; nothing was hashed or created.
         """
         errors: dict[str, list[str]] = {}
         clean_username, problems = validate_username(username)
@@ -206,6 +253,10 @@ class AccountService:
                     errors["username"] = [USERNAME_TAKEN_MESSAGE]
         if errors:
             raise RegistrationError(errors)
+        with self._db() as db:
+            retry_after, per_client = self._registrations.admit(db, client_key, self._now())
+        if retry_after:
+            raise TooManyRegistrationsError(retry_after, per_client)
 
         account = Account(
             username=clean_username,
@@ -228,43 +279,56 @@ class AccountService:
 
     # -- signing in --------------------------------------------------------------------
 
-    def sign_in(self, username: str, password: str, client_key: str) -> SignedIn:
+    def sign_in(
+        self, username: str, password: str, client_key: str, device_token: str = ""
+    ) -> SignedIn:
         """Check the credentials and start a sign-in session.
 
         Args:
             username: As typed; it is normalised like at registration.
             password: As typed.
             client_key: Who is signing in, usually the client IP. "" means unknown: then
-                only the per-username limit applies.
+                only the per-username limit applies (unless a device token is valid).
+            device_token: The device token this browser got from an earlier sign-in, or
+                "". When it is valid for this username, the attempt counts in that
+                device's own bucket (see `rate_limit`); anything else is ignored.
 
         Returns:
-            The account and the new sign-in token (the only time it is ever available).
+            The account, the new sign-in token (the only time it is ever available) and
+            the device token the browser should keep.
 
         Raises:
-            TooManyAttemptsError: too many recent failures for this username or client;
-                the password was not checked.
+            TooManyAttemptsError: too many recent failures in this attempt's buckets;
+                the password was not checked and nothing was recorded.
             SignInError: wrong username or password (one message for both), or a
                 disabled account.
         """
         now = self._now()
-        key = AttemptKey.of(username, client_key)
         with self._db() as db:
-            retry_after = self._limiter.retry_after(db, key, now)
+            device = self._find_device(db, normalize_username(username), device_token, now)
+            key = AttemptKey.of(username, client_key, None if device is None else device.id)
+            # Written first, then the others are counted: a concurrent burst cannot pass
+            # together (see `rate_limit`).
+            attempt_id = self._limiter.begin(db, key, now)
+            retry_after = self._limiter.retry_after(db, key, now, attempt_id)
             if retry_after:
+                self._limiter.withdraw(db, attempt_id)
+                db.commit()
                 raise TooManyAttemptsError(retry_after)
             account = None
             if key.username:
                 account = db.exec(select(Account).where(Account.username == key.username)).first()
 
+        # From here on the attempt is already recorded as a failure; only success changes it.
         if account is None or len(password) > _MAX_VERIFIED_PASSWORD_LENGTH:
             self._hasher.burn_verify(password[:_MAX_VERIFIED_PASSWORD_LENGTH])
-            raise self._failed(key, now, WRONG_CREDENTIALS_MESSAGE)
+            raise self._failed(now, WRONG_CREDENTIALS_MESSAGE)
         check = self._hasher.verify_password(account.password_hash, password)
         if not check:
-            raise self._failed(key, now, WRONG_CREDENTIALS_MESSAGE)
+            raise self._failed(now, WRONG_CREDENTIALS_MESSAGE)
         if account.disabled_at is not None:
             # Only someone who knows the password learns that the account is disabled.
-            raise self._failed(key, now, ACCOUNT_DISABLED_MESSAGE)
+            raise self._failed(now, ACCOUNT_DISABLED_MESSAGE)
 
         assert account.id is not None  # loaded from the database
         new_hash = self._hasher.hash_password(password) if check.needs_rehash else None
@@ -286,17 +350,54 @@ class AccountService:
                     last_seen_at=now,
                 )
             )
-            self._limiter.record(db, key, now, succeeded=True)
+            if device is not None:
+                kept_device_token = device_token
+                db.exec(
+                    sa.update(DeviceToken)
+                    .where(col(DeviceToken.id) == device.id)
+                    .values(last_used_at=now)
+                )
+            else:
+                kept_device_token = secrets.token_urlsafe(32)
+                db.add(
+                    DeviceToken(
+                        token_hash=hash_sign_in_token(kept_device_token),
+                        account_id=account.id,
+                        created_at=now,
+                        last_used_at=now,
+                    )
+                )
+            self._limiter.succeed(db, attempt_id)
             self._maybe_prune(db, now)
             db.commit()
         return SignedIn(
-            account=account.public(), sign_in_token=sign_in_token, expires_at=expires_at
+            account=account.public(),
+            sign_in_token=sign_in_token,
+            expires_at=expires_at,
+            device_token=kept_device_token,
         )
 
-    def _failed(self, key: AttemptKey, now: datetime, message: str) -> SignInError:
-        """Record a failed attempt and return the error to raise for it."""
+    def _find_device(
+        self, db: Session, username: str, device_token: object, now: datetime
+    ) -> DeviceToken | None:
+        """The device token row, if `device_token` is a live one of the account `username`."""
+        if not isinstance(device_token, str) or not (
+            _TOKEN_MIN_LENGTH <= len(device_token) <= _TOKEN_MAX_LENGTH
+        ):
+            return None
+        return db.exec(
+            select(DeviceToken)
+            .join(Account, col(Account.id) == col(DeviceToken.account_id))
+            .where(
+                DeviceToken.token_hash == hash_sign_in_token(device_token),
+                Account.username == username,
+                col(DeviceToken.last_used_at) > now - self._device_token_ttl,
+            )
+        ).first()
+
+    def _failed(self, now: datetime, message: str) -> SignInError:
+        """Return the error for an attempt already recorded as a failure (and maybe prune)."""
         with self._db() as db:
-            self._limiter.record(db, key, now, succeeded=False)
             self._maybe_prune(db, now)
             db.commit()
         return SignInError(message)
@@ -392,7 +493,7 @@ class AccountService:
     # -- housekeeping ------------------------------------------------------------------
 
     def prune(self) -> PruneCounts:
-        """Delete sign-in attempts outside the rate-limit window and long-ended sign-ins.
+        """Delete attempts the limits no longer count, long-ended sign-ins, stale devices.
 
         Sign-ins do this on their own at most once per `prune_interval`; call it from a
         scheduled job if sign-ins are rare.
@@ -410,6 +511,12 @@ class AccountService:
     def _prune(self, db: Session, now: datetime) -> PruneCounts:
         self._last_prune = now
         attempts = self._limiter.prune(db, now)
+        registrations = self._registrations.prune(db, now)
+        devices = db.exec(
+            sa.delete(DeviceToken).where(
+                col(DeviceToken.last_used_at) <= now - self._device_token_ttl
+            )
+        )
         ended_before = now - ENDED_SESSION_RETENTION
         sessions = db.exec(
             sa.delete(SignInSession).where(
@@ -419,4 +526,9 @@ class AccountService:
                 )
             )
         )
-        return PruneCounts(attempts=attempts, sessions=sessions.rowcount)
+        return PruneCounts(
+            attempts=attempts,
+            sessions=sessions.rowcount,
+            registrations=registrations,
+            devices=devices.rowcount,
+        )

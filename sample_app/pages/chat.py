@@ -12,10 +12,14 @@ from sample_app.state.chat_session import ChatSessionState
 
 
 def widget() -> rx.Component:
-    """The widget, rendered only once the server has issued a token (manual strategy)."""
+    """The widget, rendered only once the server has issued a token (manual strategy).
+
+    It also needs the browser's sign-in token: that is shared by every tab (localStorage),
+    so a sign-out in one tab empties it in the others and unmounts their widgets at once.
+    """
     state = ChatSessionState
     return rx.cond(
-        state.widget_visible & (state.session_token != ""),
+        state.widget_visible & (state.session_token != "") & (state.sign_in_token != ""),
         chat_ai_widget(
             application_id=state.app_id,
             bot_id=state.bot_id,

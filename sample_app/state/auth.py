@@ -14,10 +14,11 @@ this browser passes the check any more), then the chat's Sendbird session.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 import reflex as rx
 from reflex.event import EventSpec
@@ -28,6 +29,7 @@ from sample_app.accounts import (
     RegistrationError,
     SignedIn,
     SignInError,
+    TooManyRegistrationsError,
 )
 from sample_app.identity import SendbirdIdentity, sendbird_identity
 from sample_app.services import get_services
@@ -36,6 +38,11 @@ logger = logging.getLogger(__name__)
 
 # The localStorage key of the sign-in token (shared by the browser's tabs).
 SIGN_IN_TOKEN_STORAGE_KEY = "sample_app_sign_in_token"  # noqa: S105 - a key name, not a secret
+# The localStorage key of the device token (kept across sign-outs: it marks this browser
+# as one that has signed in before, so others' failures cannot lock it out).
+DEVICE_TOKEN_STORAGE_KEY = "sample_app_device_token"  # noqa: S105 - a key name, not a secret
+
+_T = TypeVar("_T")
 
 
 @dataclass(frozen=True)
@@ -56,6 +63,9 @@ class AuthState(rx.State):
 
     # Our own opaque sign-in token; shared by the browser's tabs, revocable.
     sign_in_token: str = rx.LocalStorage("", name=SIGN_IN_TOKEN_STORAGE_KEY, sync=True)
+    # Given after a successful sign-in and sent with the next ones; not cleared on sign-out.
+    # The server only trusts it as far as it finds its hash bound to the account.
+    device_token: str = rx.LocalStorage("", name=DEVICE_TOKEN_STORAGE_KEY, sync=True)
     # Display-only copy of the account (never used for decisions).
     username: str = ""
     display_name: str = ""
@@ -86,8 +96,10 @@ class AuthState(rx.State):
         return signed_in_user(account)
 
     def _accept_sign_in(self, signed_in: SignedIn) -> None:
-        """Keep the new sign-in token in the browser and show who signed in."""
+        """Keep the new sign-in and device tokens in the browser and show who signed in."""
         self.sign_in_token = signed_in.sign_in_token
+        if signed_in.device_token and signed_in.device_token != self.device_token:
+            self.device_token = signed_in.device_token
         self.username = signed_in.account.username
         self.display_name = signed_in.account.display_name
 
@@ -99,8 +111,25 @@ class AuthState(rx.State):
         self.display_name = ""
 
     def _client_key(self) -> str:
-        """What sign-in attempts are rate-limited by besides the username (the client IP)."""
+        """What sign-ins and registrations are rate-limited by: the client IP.
+
+        Behind a reverse proxy this is the proxy's address unless Reflex's
+        `trusted_proxy_hops` is set (README, Security), and then every visitor would share
+        one client's limits.
+        """
         return self.router.session.client_ip or ""
+
+    @staticmethod
+    async def _hash_bound(call: Callable[..., _T], *args: Any, **kwargs: Any) -> _T:
+        """Run an accounts call that hashes passwords on the bounded hashing executor.
+
+        The default executor is what every token request's `resolve_sign_in` waits for;
+        keeping argon2id off it means a flood of sign-ins or registrations only queues
+        behind itself.
+        """
+        loop = asyncio.get_running_loop()
+        executor = get_services().hashing_executor
+        return await loop.run_in_executor(executor, functools.partial(call, *args, **kwargs))
 
     def _clear_form(self) -> None:
         self.form_error = ""
@@ -130,8 +159,12 @@ class AuthState(rx.State):
         self.submitting = True
         yield None  # push the change to the browser now
         try:
-            signed_in = await asyncio.to_thread(
-                get_services().accounts.sign_in, username, password, self._client_key()
+            signed_in = await self._hash_bound(
+                get_services().accounts.sign_in,
+                username,
+                password,
+                self._client_key(),
+                self.device_token,
             )
         except SignInError as error:  # TooManyAttemptsError included: its text says when
             self.form_error = str(error)
@@ -156,11 +189,16 @@ class AuthState(rx.State):
         self.submitting = True
         yield None  # push the change to the browser now
         accounts = get_services().accounts
+        client_key = self._client_key()
         try:
-            await asyncio.to_thread(accounts.register, username, password, display_name)
-            signed_in = await asyncio.to_thread(
-                accounts.sign_in, username, password, self._client_key()
+            await self._hash_bound(
+                accounts.register, username, password, display_name, client_key=client_key
             )
+            signed_in = await self._hash_bound(
+                accounts.sign_in, username, password, client_key, self.device_token
+            )
+        except TooManyRegistrationsError as error:
+            self.form_error = str(error)
         except RegistrationError as error:
             self.field_errors = {
                 field: " ".join(messages) for field, messages in error.field_errors.items()

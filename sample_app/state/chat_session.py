@@ -20,6 +20,7 @@ The Sendbird API token never enters this state: handlers reach Sendbird through
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
@@ -49,6 +50,8 @@ MAX_TIMELINE_EVENTS = 50
 MAX_REPORTED_TEXT = 300
 NO_REPLY: TokenReply = {"request_id": 0, "token": "", "error": ""}
 SIGNED_OUT_REPLY = "You are signed out; sign in again to continue chatting."
+# A revocation that failed (after the client's own retries) is tried once more after this.
+REVOCATION_RETRY_PAUSE_SECONDS = 1.0
 
 
 class SessionEvent(TypedDict):
@@ -149,6 +152,11 @@ class ChatSessionState(AuthState):
 
         On success the token becomes the widget's; on a Sendbird error the panel shows the
         error and the `failed` phase, and None is returned.
+
+        The sign-in is checked again once the token exists: a sign-out (in another tab, or
+        everywhere) may have happened while Sendbird was answering, and a token issued after
+        that sign-out's revocation must never reach this browser. Such a token is dropped
+        here unseen (it was never logged and is never sent) and None is returned.
         """
         try:
             issued = await get_services().tokens.token_for(identity, force_new=force_new)
@@ -156,6 +164,12 @@ class ChatSessionState(AuthState):
             self.last_error = str(error)
             self._set_phase(failed)
             self._log("error", f"{step}: {error}")
+            return None
+        if await self._this_chats_user() is None:
+            self._clear_session()
+            self.last_error = SIGNED_OUT_REPLY
+            self._set_phase(SessionPhase.NOT_STARTED)
+            self._log("token discarded", f"{step}: signed out while it was being issued")
             return None
         self.session_token = issued.token
         self.token_expires_at = issued.expires_at.isoformat()
@@ -168,20 +182,25 @@ class ChatSessionState(AuthState):
         """Unmount the widget, revoke every token of `user_id`, and forget the widget's cache.
 
         The widget goes first: revoked while mounted, it would report a closed session. With
-        no `user_id` (nobody to revoke for) only the browser side is cleared.
+        no `user_id` (nobody to revoke for) only the browser side is cleared. A revocation
+        that still fails after a second try is logged for the operator and shown to the user
+        as a toast (it outlives the panel, which sign-out clears).
         """
         self._clear_session()
         yield None  # push the unmount to the browser now
         if user_id:
-            try:
-                await get_services().tokens.revoke(user_id)
-            except SendbirdError as error:
-                # Sign-out wipes the panel next, so the operator's log keeps the failure.
-                logger.warning("revoking the Sendbird tokens of %s failed: %s", user_id, error)
-                self.last_error = f"Revoking the Sendbird tokens failed: {error}"
-                self._log("error", self.last_error)
-            else:
+            failure = await _revoke_with_retry(user_id)
+            if failure is None:
                 self._log("tokens revoked", f"{ending}: DELETE /v3/users/{{id}}/token")
+            else:
+                logger.warning("revoking the Sendbird tokens of %s failed: %s", user_id, failure)
+                self.last_error = f"Revoking the Sendbird tokens failed: {failure}"
+                self._log("error", self.last_error)
+                yield rx.toast.error(
+                    "Sendbird did not confirm the end of your chat session; its session "
+                    "token stays valid until it expires. Try signing out again later.",
+                    duration=15_000,
+                )
         if self.app_id and self.bot_id:
             yield rx.call_script(clear_widget_cache_script(self.app_id, self.bot_id))
 
@@ -215,6 +234,8 @@ class ChatSessionState(AuthState):
         if issued is not None:
             self.widget_visible = True
             self._set_phase(SessionPhase.CONNECTING)
+        elif not self.sign_in_token:  # signed out while the token was being issued
+            yield rx.redirect(routes.SIGN_IN)
 
     # ---- the widget's session callbacks ----
 
@@ -302,10 +323,13 @@ class ChatSessionState(AuthState):
         issued = await self._issue_token(
             user.identity, force_new=True, failed=SessionPhase.RECONNECT_FAILED, step="reconnect"
         )
-        if issued is not None:
-            self.widget_visible = True
-            self.remount_key += 1
-            self._log("reconnect", "widget remounted with a new token")
+        if issued is None:
+            if not self.sign_in_token:  # signed out while the token was being issued
+                yield rx.redirect(routes.SIGN_IN)
+            return
+        self.widget_visible = True
+        self.remount_key += 1
+        self._log("reconnect", "widget remounted with a new token")
 
     @rx.event
     async def end_session(self) -> AsyncIterator[EventSpec | None]:
@@ -355,6 +379,25 @@ class ChatSessionState(AuthState):
     async def sandbox_revoke(self) -> None:
         """Demo: revoke the session at Sendbird's side (onSessionClosed)."""
         await self._sandbox_action("revoke")
+
+
+async def _revoke_with_retry(user_id: str) -> SendbirdError | None:
+    """Revoke every session token of `user_id`, trying once more after a short pause.
+
+    Returns:
+        None once Sendbird confirmed the revocation, else the last error.
+    """
+    tokens = get_services().tokens
+    failure: SendbirdError | None = None
+    for pause in (0.0, REVOCATION_RETRY_PAUSE_SECONDS):
+        await asyncio.sleep(pause)
+        try:
+            await tokens.revoke(user_id)
+        except SendbirdError as error:
+            failure = error
+        else:
+            return None
+    return failure
 
 
 def _now_label() -> str:

@@ -48,7 +48,7 @@ def engine(db_url: str) -> Iterator[Engine]:
 
 @pytest.fixture
 def rate_limit() -> RateLimit:
-    return RateLimit(max_failures=5, window=timedelta(minutes=15))
+    return RateLimit()
 
 
 @pytest.fixture

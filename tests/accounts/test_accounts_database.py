@@ -23,7 +23,13 @@ from sample_app.accounts import database as database_module
 from sample_app.accounts.database import VERSION_TABLE, alembic_config
 from sample_app.accounts.models import accounts_metadata
 
-TABLES = {"accounts", "auth_sessions", "sign_in_attempts"}
+TABLES = {
+    "accounts",
+    "auth_sessions",
+    "sign_in_attempts",
+    "device_tokens",
+    "registration_attempts",
+}
 
 
 def unique_indexes(engine: sa.Engine, table: str) -> dict[str | None, list[str | None]]:
@@ -48,6 +54,9 @@ def test_upgrade_creates_tables_and_unique_indexes_on_an_empty_file(db_url: str)
         }
         assert unique_indexes(engine, "auth_sessions") == {
             "ix_auth_sessions_token_hash": ["token_hash"]
+        }
+        assert unique_indexes(engine, "device_tokens") == {
+            "ix_device_tokens_token_hash": ["token_hash"]
         }
         attempt_indexes = {i["name"] for i in sa.inspect(engine).get_indexes("sign_in_attempts")}
         assert {"ix_sign_in_attempts_username_at", "ix_sign_in_attempts_client_key_at"} <= (

@@ -21,6 +21,7 @@ PYPROJECT = Path(__file__).resolve().parents[2] / "pyproject.toml"
 STRICT_MODULES = {
     "sample_app.sendbird_api.*",
     "sample_app.session_tokens",
+    "sample_app.issuance_budget",
     "sample_app.logging_config",
 }
 

@@ -75,6 +75,13 @@ def redirect_target(updates: list[Any]) -> str | None:
     return None
 
 
+def has_toast(updates: list[Any]) -> bool:
+    """Whether a handler showed a toast (`rx.toast`)."""
+    return any(
+        isinstance(update, rx.event.EventSpec) and "toast" in str(update.args) for update in updates
+    )
+
+
 def has_script(updates: list[Any]) -> bool:
     """Whether a handler sent JavaScript to run in the browser (`rx.call_script`)."""
     return any(_is_event(update, rx.call_script("")) for update in updates)

@@ -2,14 +2,24 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
+import reflex as rx
 
 from sample_app import routes
 from sample_app.accounts import RateLimit
 from sample_app.state.auth import AuthState
-from sample_app.state.chat_session import ChatSessionState
+from sample_app.state.chat_session import SIGNED_OUT_REPLY, ChatSessionState
 from sample_app.state.session_phase import SessionPhase
-from tests.state.conftest import PASSWORD, StateHarness, has_script, redirect_target, run
+from tests.state.conftest import (
+    PASSWORD,
+    StateHarness,
+    has_script,
+    has_toast,
+    redirect_target,
+    run,
+)
 
 # ---- what the browser can call ----------------------------------------------------------
 
@@ -122,9 +132,13 @@ async def test_sign_in_refusals_say_why(
     assert not tab.auth.submitting
 
 
-async def test_sign_in_after_too_many_failures_says_when_to_retry(tab: StateHarness) -> None:
+async def test_sign_in_after_too_many_failures_says_when_to_retry(
+    tab: StateHarness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A tab of the harness has no IP; give it one, as every real connection has.
+    monkeypatch.setattr(AuthState, "_client_key", lambda self: "203.0.113.7")
     tab.register("alice")
-    for _ in range(RateLimit().max_failures):  # the harness's service uses the defaults
+    for _ in range(RateLimit().free_failures):  # the harness's service uses the defaults
         await run(tab.auth.sign_in({"username": "alice", "password": "wrong password!"}))
 
     await run(tab.auth.sign_in({"username": "alice", "password": "wrong password!"}))
@@ -302,3 +316,86 @@ async def test_sign_out_in_one_tab_refuses_the_other_tabs_token_requests(
 
     assert tab.chat.token_reply["token"] == ""
     assert len(await tab.control.tokens(user_id)) == 1
+
+
+def second_tab() -> ChatSessionState:
+    """Another tab of the same browser: its own state tree (the sign-in token is shared)."""
+    root = rx.State(_reflex_internal_init=True)
+    chat = root.substates[AuthState.get_name()].substates[ChatSessionState.get_name()]
+    assert isinstance(chat, ChatSessionState)
+    return chat
+
+
+async def test_a_token_issued_during_sign_out_never_reaches_the_browser(
+    tab: StateHarness,
+) -> None:
+    """Tab B asks for a token; Sendbird is slow; tab A signs out meanwhile.
+
+    The token Sendbird finally issues is valid after the sign-out's revocation, so tab B must
+    drop it: its reply is a refusal and its state holds no session token.
+    """
+    await tab.open_chat("alice")
+    user_id = tab.chat.sendbird_user_id
+    tab_b = second_tab()
+    tab_b.sign_in_token = tab.auth.sign_in_token
+    await run(tab_b.open_chat())
+    assert tab_b.widget_visible
+    await tab.control.fault(method="POST", path="/v3/users/*/token", count=1, delay=0.5)
+
+    request = asyncio.create_task(run(tab_b.answer_token_request(5)))
+    await asyncio.sleep(0.1)  # tab B's issuance is now waiting at the sandbox
+    await run(tab.auth.sign_out())
+    tab_b.sign_in_token = ""  # localStorage sync: the other tab sees the sign-out
+    await request
+
+    assert tab_b.token_reply == {"request_id": 5, "token": "", "error": SIGNED_OUT_REPLY}
+    assert tab_b.session_token == ""
+    assert not tab_b.widget_visible
+    issued = await tab.control.tokens(user_id)
+    assert len(issued) == 2  # the first token (tab B's page view reused it), the late one
+    assert not issued[-1]["revoked"]  # valid at Sendbird, but no browser has it
+
+
+async def test_the_late_token_is_dropped_even_before_the_other_tab_syncs(
+    tab: StateHarness,
+) -> None:
+    """The re-check uses the server's view of the sign-in, not the tab's copy of the token."""
+    await tab.open_chat("alice")
+    tab_b = second_tab()
+    tab_b.sign_in_token = tab.auth.sign_in_token
+    await run(tab_b.open_chat())
+    await tab.control.fault(method="POST", path="/v3/users/*/token", count=1, delay=0.5)
+
+    request = asyncio.create_task(run(tab_b.answer_token_request(6)))
+    await asyncio.sleep(0.1)
+    await run(tab.auth.sign_out())  # tab B still holds the (now revoked) sign-in token
+    await request
+
+    assert tab_b.token_reply["token"] == ""
+    assert tab_b.session_token == ""
+
+
+async def test_a_revocation_that_keeps_failing_is_shown(
+    tab: StateHarness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("sample_app.state.chat_session.REVOCATION_RETRY_PAUSE_SECONDS", 0.01)
+    await tab.open_chat("alice")
+    await tab.control.fault(method="DELETE", path="/v3/users/*/token", count=5, status=500)
+
+    updates = await run(tab.auth.sign_out())
+
+    assert has_toast(updates)
+
+
+async def test_a_revocation_that_fails_once_is_retried(
+    tab: StateHarness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("sample_app.state.chat_session.REVOCATION_RETRY_PAUSE_SECONDS", 0.01)
+    await tab.open_chat("alice")
+    user_id = tab.chat.sendbird_user_id
+    await tab.control.fault(method="DELETE", path="/v3/users/*/token", count=1, status=500)
+
+    updates = await run(tab.auth.sign_out())
+
+    assert not has_toast(updates)
+    assert [t["revoked"] for t in await tab.control.tokens(user_id)] == [True]
