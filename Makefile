@@ -55,7 +55,7 @@ export LOCK_READ_PYPROJECT
 lock_direct = sed -E 's/[ <>=!~;].*//' $(LOCK_VENV)/$(1) | paste -sd, - | sed 's/,/, /g; s/^/Direct: /; s/$$/./' \
 	| fold -s -w 88 | sed -E 's/ +$$//; s/^/\# /'
 
-.PHONY: help run test lint format island chromium sandbox bench seed-demo lock clean
+.PHONY: help run test live lint format island chromium sandbox bench seed-demo lock clean
 
 help: ## List the targets
 	@grep -hE '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) \
@@ -67,6 +67,14 @@ run: $(STAMPS)/venv-runtime $(ISLAND) ## Start the app (local sandbox unless .en
 
 test: $(STAMPS)/venv-dev $(ISLAND) chromium lint ## Run the whole test suite (installs what it needs)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# `make live` (only this target) loads .env into the command's environment, without overriding
+# what is already exported; SAMPLE_APP_LIVE_REQUIRED=1 makes a run without credentials fail.
+LIVE_DOTENV := $(if $(wildcard .env),$(BIN)/python -m dotenv -f .env run --no-override --,)
+
+live: $(STAMPS)/venv-dev ## Run the live tier against real Sendbird (credentials from .env)
+	SAMPLE_APP_LIVE_REQUIRED=1 $(LIVE_DOTENV) $(BIN)/python -m pytest tests/live -m live -rA \
+		-p no:cacheprovider $(PYTEST_ARGS)
 
 lint: $(STAMPS)/venv-dev ## Check style and common bugs (ruff), then types (mypy)
 	$(BIN)/ruff check .

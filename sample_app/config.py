@@ -11,7 +11,9 @@ Every problem is collected and reported together (`ConfigError`), each with what
 newcomer fixes their `.env` in one pass. Secrets are wrapped in `Secret`, whose `repr` and
 `str` never show the value. Nothing here is imported into browser-facing state.
 
-Run `python -m sample_app.config` to check a configuration without starting the app.
+Run `python -m sample_app.config` to check a configuration without starting the app; with
+Sendbird credentials it also checks the remote side (`sample_app.setup_check`) unless given
+`--offline` or `SENDBIRD_SKIP_SETUP_CHECK=1`.
 """
 
 from __future__ import annotations
@@ -19,7 +21,8 @@ from __future__ import annotations
 import os
 import re
 import secrets
-from collections.abc import Mapping
+import sys
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import timedelta
 from functools import lru_cache
@@ -42,7 +45,7 @@ SANDBOX_BOT_NICKNAME = "Sandbox Bot"
 DEFAULT_SANDBOX_HOST = "127.0.0.1"
 DEFAULT_SANDBOX_PORT = 8090
 DEFAULT_SANDBOX_DB_PATH = PROJECT_ROOT / ".sandbox" / "sandbox.db"
-DEFAULT_SANDBOX_SESSION_KEY_TTL_SECONDS = 3600
+DEFAULT_SANDBOX_SESSION_KEY_TTL_SECONDS = 600
 MIN_SANDBOX_API_TOKEN_LENGTH = 16
 
 DEFAULT_TOKEN_TTL_SECONDS = 30 * 60  # a session token sits in the browser: keep it short
@@ -159,6 +162,9 @@ class SandboxSettings:
             (`SANDBOX_SESSION_KEY_TTL`).
         public_url_is_set: Whether `SANDBOX_PUBLIC_URL` gave `public_url` (otherwise it
             follows `host` and `port`).
+        allow_login_without_token: `SANDBOX_ALLOW_LOGIN_WITHOUT_TOKEN` (1/true/yes/on):
+            accept chat logins that carry no session token, as Sendbird does unless the
+            dashboard's "Deny login" is set; off by default.
     """
 
     host: str
@@ -171,6 +177,7 @@ class SandboxSettings:
     api_token: Secret | None
     session_key_ttl: float
     public_url_is_set: bool
+    allow_login_without_token: bool = False
 
     @property
     def url(self) -> str:
@@ -229,6 +236,13 @@ def _check_url(name: str, value: str, schemes: tuple[str, ...], problems: list[s
     if parts.query or parts.fragment:
         problems.append(f"{name} must not carry a query or fragment")
     return value.rstrip("/")
+
+
+def _strip_v3(url: str) -> str:
+    """`url` without trailing `/v3` segments and slashes (Sendbird documents `.../v3`)."""
+    while url.lower().endswith("/v3"):
+        url = url[: -len("/v3")].rstrip("/")
+    return url
 
 
 def _int_setting(
@@ -347,6 +361,8 @@ def read_sandbox_settings(env: Mapping[str, str], problems: list[str]) -> Sandbo
         api_token=Secret(token) if token else None,
         session_key_ttl=float(ttl),
         public_url_is_set=bool(configured_url),
+        allow_login_without_token=text("SANDBOX_ALLOW_LOGIN_WITHOUT_TOKEN").lower()
+        in {"1", "true", "yes", "on"},
     )
 
 
@@ -456,7 +472,9 @@ def load_settings(
             problems.append("SENDBIRD_BOT_ID is missing: the widget needs your AI chatbot's id")
         api_host = env.get("SENDBIRD_API_HOST", "").strip() or f"https://api-{app_id}.sendbird.com"
         ws_host = env.get("SENDBIRD_WS_HOST", "").strip() or f"wss://ws-{app_id}.sendbird.com"
-        api_host = _check_url("SENDBIRD_API_HOST", api_host, ("https", "http"), problems)
+        # Normalised once, here, so our server and the widget get the same base: without
+        # this a documented ".../v3" base made the widget request /v3/v3/...
+        api_host = _strip_v3(_check_url("SENDBIRD_API_HOST", api_host, ("https", "http"), problems))
         ws_host = _check_url("SENDBIRD_WS_HOST", ws_host, ("wss", "ws"), problems)
         widget_api_host, widget_ws_host = api_host, ws_host
     else:
@@ -509,13 +527,49 @@ def describe(settings: Settings) -> str:
     return f"Sendbird at {settings.api_host} (app {settings.app_id}, bot {settings.bot_id})"
 
 
-def main() -> int:
-    """Check the configuration and say what the app will use; exit 1 with the problems."""
+OFFLINE_FLAG = "--offline"
+SKIP_SETUP_CHECK_VARIABLE = "SENDBIRD_SKIP_SETUP_CHECK"
+
+
+def setup_check_skipped(argv: Sequence[str], environ: Mapping[str, str]) -> bool:
+    """Whether `--offline` or `SENDBIRD_SKIP_SETUP_CHECK=1` asks to skip the remote check."""
+    flag = environ.get(SKIP_SETUP_CHECK_VARIABLE, "").strip().lower()
+    return OFFLINE_FLAG in argv or flag in {"1", "true", "yes"}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Check the configuration and say what the app will use; exit 1 with the problems.
+
+    With Sendbird credentials the remote side is checked too (`sample_app.setup_check`: the
+    API token, the application, the bot and the widget's settings), one line per problem,
+    unless `--offline` is given or `SENDBIRD_SKIP_SETUP_CHECK=1` is set.
+    """
+    args = sys.argv[1:] if argv is None else list(argv)
+    load_env_file()  # so SENDBIRD_SKIP_SETUP_CHECK may be written in .env too
+    unknown = [arg for arg in args if arg != OFFLINE_FLAG]
+    if unknown:
+        print(f"usage: python -m sample_app.config [{OFFLINE_FLAG}]")  # noqa: T201
+        return 2
     try:
         settings = load_settings()
     except ConfigError as error:
         print(error)  # noqa: T201 - command-line output
         return 1
+    if not settings.is_sandbox:
+        if setup_check_skipped(args, os.environ):
+            print(  # noqa: T201
+                f"Set-up check skipped ({OFFLINE_FLAG} or {SKIP_SETUP_CHECK_VARIABLE}=1): "
+                "Sendbird was not contacted"
+            )
+        else:
+            from sample_app.setup_check import run_setup_check  # only with credentials
+
+            problems = run_setup_check(settings)
+            if problems:
+                print("Set-up check failed (Sendbird side; see README, 'Before you start'):")  # noqa: T201
+                for problem in problems:
+                    print(f"  - {problem}")  # noqa: T201
+                return 1
     print(f"Configuration OK: {describe(settings)}")  # noqa: T201
     return 0
 

@@ -5,8 +5,12 @@ Platform API call (5 POSTs per second on a free trial), and a page view, a recon
 or the widget's ``onSessionTokenRequired`` callback can all ask for one, often at the
 same moment. :class:`SessionTokenService` keeps that cheap and well-behaved:
 
-* it makes sure the Sendbird user exists once per process per user, and updates the
-  nickname/profile URL when the account's values change;
+* it spends as few Platform API calls as it can: a page view within a cached token's
+  life costs none; a returning account's first view in this process costs one (issue the
+  token; the user is created only when Sendbird answers 400201); an account registered
+  in this process costs two (create the user, then issue; no lookup first). The nickname
+  and profile URL are updated (``PUT``) only when they differ from what this process last
+  synced;
 * it reuses a token until it is ``refresh_margin`` away from expiry, so the widget
   never receives a token that is about to die;
 * concurrent requests for the same user share one in-flight issuance;
@@ -22,10 +26,22 @@ account. This service never accepts a user id from
 the browser; if it did, anyone could obtain a token for anyone.
 
 It also issues tokens only for Sendbird users this app created. Users are created with
-``CREATED_BY_METADATA`` in their Sendbird metadata, and a user that already exists without
-it (created by another app or deployment on the same Sendbird application, by hand, or by
-this app before users were marked) raises :class:`ForeignSendbirdUserError` instead of
-being adopted: its channels and history belong to whoever created it.
+``CREATED_BY_METADATA`` in their Sendbird metadata. When creating a user answers 400202 (a
+user with that id already exists), the existing user is read and, if it lacks the mark
+(created by another app or deployment on the same Sendbird application, by hand, or by this
+app before users were marked), :class:`ForeignSendbirdUserError` is raised instead of
+adopting it: its channels and history belong to whoever created it.
+
+What an issue-first success trusts: for an account this process has not synced yet, the
+token is requested before anything else, and when Sendbird issues it no lookup is made, so
+the mark is not checked on that path. That is safe because the user id is
+``{prefix}{random key}``: the key is generated once per account, is never reused (not even
+when the accounts database is recreated) and is not derived from anything another party
+knows, so a user under that id exists only because this app created it for this account.
+The mark check remains the defence wherever an id could collide, which is exactly when a
+creation finds the user already there. The nickname is not read back on that path either:
+the widget passes the account's nickname and the Sendbird SDK corrects a stale one itself
+when it connects (``updateCurrentUserInfo``).
 
 The cache is a per-process optimisation. With several workers each has its own cache
 (and may issue its own token for the same user), which is harmless because session
@@ -48,6 +64,7 @@ from typing import Protocol
 from sample_app.identity import SendbirdIdentity
 from sample_app.issuance_budget import IssuanceBudget, IssuanceBudgetExceededError
 from sample_app.sendbird_api import (
+    SendbirdConflictError,
     SendbirdError,
     SendbirdNotFoundError,
     SendbirdUser,
@@ -68,6 +85,8 @@ __all__ = [
 ]
 
 DEFAULT_TTL = timedelta(minutes=30)
+#: How many freshly registered user ids (see ``note_new_user``) a process remembers.
+MAX_NOTED_NEW_USERS = 10_000
 DEFAULT_REFRESH_MARGIN = timedelta(minutes=2)
 
 #: The metadata entry every Sendbird user this app creates carries, and that a user must
@@ -114,14 +133,18 @@ class SendbirdTokenIssuer(Protocol):
         """HTTP calls made so far, keyed by ``"METHOD /path/{template}"``."""
         ...
 
-    async def ensure_user(
+    async def get_user(self, user_id: str) -> SendbirdUser | None:
+        """Return the user, or None when Sendbird answers 400201."""
+        ...
+
+    async def create_user(
         self,
         user_id: str,
         nickname: str,
         profile_url: str = "",
         metadata: Mapping[str, str] | None = None,
     ) -> SendbirdUser:
-        """Return the user, creating it with ``metadata`` if needed."""
+        """Create the user with ``metadata``; 400202 raises ``SendbirdConflictError``."""
         ...
 
     async def update_user(
@@ -246,9 +269,12 @@ class SessionTokenService:
         # force_new request: another force_new request inside the budget's reuse window gets
         # it again. Kept apart from _tokens, which decides whether a token exists at all.
         self._refreshed_at: dict[str, datetime] = {}
-        # Last nickname/profile_url we know Sendbird has, per user; presence means
-        # "ensure_user already succeeded in this process".
+        # Last nickname/profile_url this process synced (or found) at Sendbird, per user;
+        # presence means "the user is known to exist, as one of ours".
         self._profiles: dict[str, tuple[str, str]] = {}
+        # User ids of accounts registered in this process and not synced yet: their first
+        # view creates the user before issuing (no issue-first 400201). Oldest dropped first.
+        self._new_users: dict[str, None] = {}
         self._in_flight: dict[str, asyncio.Task[IssuedSessionToken]] = {}
         # Bumped by forget(): an issuance that started earlier must not refill the cache.
         self._generations: Counter[str] = Counter()
@@ -330,11 +356,26 @@ class SessionTokenService:
             await self._client.revoke_session_tokens(user_id)
         self._revoked += 1
 
+    def note_new_user(self, user_id: str) -> None:
+        """Say that ``user_id`` belongs to an account registered just now.
+
+        Its id is new, so no Sendbird user can exist yet: the first ``token_for`` creates
+        the user and then issues (two calls) instead of issuing first, getting 400201,
+        creating and issuing again (three). Only an optimisation: a worker that was not
+        told takes the three-call path, with the same result. At most
+        ``MAX_NOTED_NEW_USERS`` ids are remembered.
+        """
+        self._new_users.pop(user_id, None)
+        self._new_users[user_id] = None
+        while len(self._new_users) > MAX_NOTED_NEW_USERS:
+            del self._new_users[next(iter(self._new_users))]
+
     def forget(self, user_id: str) -> None:
         """Drop everything this process remembers about the user.
 
-        The cached token is discarded, the next ``token_for`` re-checks that the user
-        exists, and an issuance already in flight will not refill the cache.
+        The cached token is discarded, the next ``token_for`` starts like the first view
+        after a restart (issue first, create on 400201, update the profile only if it
+        changes after that), and an issuance already in flight will not refill the cache.
         """
         self._tokens.pop(user_id, None)
         self._refreshed_at.pop(user_id, None)
@@ -371,23 +412,34 @@ class SessionTokenService:
     ) -> IssuedSessionToken:
         user_id = identity.user_id
         generation = self._generations[user_id]
-        await self._sync_user(identity, generation)
-        if not force_new:
-            # Only the profile needed syncing, or force_new was not asked: the token
-            # cached before may still be good.
-            cached = self._tokens.get(user_id)
-            if cached is not None and self._is_fresh(cached, self._now()):
-                self._reused += 1
-                return cached
+        wanted = (identity.nickname, identity.profile_url)
+        if user_id not in self._profiles and user_id in self._new_users:
+            # Registered here just now: create first, no issue that is sure to fail.
+            await self._create_user(identity, generation)
+        if user_id in self._profiles:
+            await self._update_profile(identity, generation)
+            if not force_new:
+                # Only the profile needed syncing: the token cached before may still be good.
+                cached = self._tokens.get(user_id)
+                if cached is not None and self._is_fresh(cached, self._now()):
+                    self._reused += 1
+                    return cached
         try:
             session = await self._issue(user_id)
         except SendbirdNotFoundError:
-            # The user was deleted at Sendbird after this process ensured it (from the
-            # dashboard, or a sandbox reset): create it again, once, instead of failing
-            # every request until the process restarts.
+            # No such user at Sendbird: the account's first chat (registered before this
+            # process started, or in another worker), or the user was deleted at Sendbird
+            # (from the dashboard, a sandbox reset). Create it, then issue once more.
             self._profiles.pop(user_id, None)
-            await self._sync_user(identity, generation)
+            await self._create_user(identity, generation)
+            await self._update_profile(identity, generation)
             session = await self._issue(user_id)
+        else:
+            if user_id not in self._profiles and self._generations[user_id] == generation:
+                # An issue-first success: the user exists under the account's random,
+                # never-reused id, so this app created it (see the module docstring). Its
+                # nickname is taken as the account's; the SDK corrects a stale one on connect.
+                self._profiles[user_id] = wanted
         issued = IssuedSessionToken(user_id, session.token, session.expires_at)
         self._issued += 1
         if self._generations[user_id] == generation:
@@ -405,26 +457,43 @@ class SessionTokenService:
         # The clock is read after any wait, so the token gets its whole lifetime.
         return await self._client.issue_session_token(user_id, self._now() + self._ttl)
 
-    async def _sync_user(self, identity: SendbirdIdentity, generation: int) -> None:
+    async def _create_user(self, identity: SendbirdIdentity, generation: int) -> None:
+        """Create the user with the app's mark; if it already exists, check that mark.
+
+        Raises:
+            ForeignSendbirdUserError: A user with this id exists without the mark.
+        """
+        user_id = identity.user_id
+        if self._budget is not None:
+            await self._budget.admit_post()
+        try:
+            await self._client.create_user(
+                user_id, identity.nickname, identity.profile_url, CREATED_BY_METADATA
+            )
+            found = (identity.nickname, identity.profile_url)
+        except SendbirdConflictError as conflict:
+            # 400202: a user with this id exists already (another worker created it a
+            # moment ago, or someone else did): adopt it only if this app created it.
+            user = await self._client.get_user(user_id)
+            if user is None:  # created and deleted again in between: report what we saw
+                raise conflict from None
+            if user.metadata.get(CREATED_BY_KEY) != CREATED_BY_VALUE:
+                raise ForeignSendbirdUserError(user_id) from None
+            found = (user.nickname, user.profile_url)
+        self._new_users.pop(user_id, None)
+        if self._generations[user_id] == generation:
+            self._profiles[user_id] = found
+
+    async def _update_profile(self, identity: SendbirdIdentity, generation: int) -> None:
+        """``PUT`` the nickname/profile URL if they differ from what was last synced."""
         user_id = identity.user_id
         wanted = (identity.nickname, identity.profile_url)
         known = self._profiles.get(user_id)
-        if known is None:
-            if self._budget is not None:
-                # ensure_user may POST /v3/users; its GET rides on the same slot, once
-                # per user per process.
-                await self._budget.admit_post()
-            user = await self._client.ensure_user(
-                user_id, identity.nickname, identity.profile_url, CREATED_BY_METADATA
-            )
-            # ensure_user returns an existing user as it is: check it is one of ours.
-            if user.metadata.get(CREATED_BY_KEY) != CREATED_BY_VALUE:
-                raise ForeignSendbirdUserError(user_id)
-            known = (user.nickname, user.profile_url)
-        if known != wanted:
-            await self._client.update_user(
-                user_id, nickname=identity.nickname, profile_url=identity.profile_url
-            )
+        if known is None or known == wanted:
+            return
+        await self._client.update_user(
+            user_id, nickname=identity.nickname, profile_url=identity.profile_url
+        )
         if self._generations[user_id] == generation:
             self._profiles[user_id] = wanted
 

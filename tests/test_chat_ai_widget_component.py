@@ -24,6 +24,7 @@ from reflex_base.vars.base import LiteralVar
 
 import sample_app.components.chat_ai_widget as widget_module
 from sample_app.components.chat_ai_widget import (
+    CONNECTION_STATES,
     ChatAiWidget,
     IslandNotBuiltError,
     SessionErrorDetail,
@@ -65,6 +66,10 @@ class WidgetTestState(rx.State):
     def island_status(self, state: str, detail: str) -> None:
         """Note the island's progress (unused)."""
 
+    @rx.event
+    def connection_status(self, state: str, detail: str) -> None:
+        """Note the SDK's connection state (unused)."""
+
 
 # Every documented widget prop with a value unlike its default.
 WIDGET_VALUES: dict[str, Any] = {
@@ -93,6 +98,7 @@ TRIGGERS: dict[str, tuple[EventHandler, tuple[str, ...]]] = {
     "on_session_error": (WidgetTestState.session_error, ("detail",)),
     "on_session_closed": (WidgetTestState.closed, ()),
     "on_island_status": (WidgetTestState.island_status, ("state", "detail")),
+    "on_connection_status": (WidgetTestState.connection_status, ("state", "detail")),
 }
 
 
@@ -370,3 +376,34 @@ def test_state_never_holds_the_api_token(state: type[rx.State], known_var: str) 
     assert public <= every_field | computed | {"router"}
     for name in every_field | public:
         assert not FORBIDDEN_NAME.search(name), f"{state.__name__}.{name}"
+
+
+def test_bridge_reports_exactly_the_connection_states_python_knows() -> None:
+    reported = set(re.findall(r'\bsay\(\s*"(\w+)"', bridge_source()))
+    reported |= set(re.findall(r'\? "(\w+)" : "(\w+)"', bridge_source())[0])
+    assert reported == set(CONNECTION_STATES)
+
+
+def test_bridge_observes_the_sdk_instance_configure_session_receives() -> None:
+    source = bridge_source()
+    # connect() on the instance (the first connection and why it failed) ...
+    assert "sdk.connect = function" in source
+    # ... the SDK's own ConnectionHandler class, registered on the same instance ...
+    for callback in (
+        "onConnected",
+        "onReconnectStarted",
+        "onReconnectSucceeded",
+        "onReconnectFailed",
+        "onDisconnected",
+    ):
+        assert f"{callback}: () => say(" in source
+    assert "sdk.removeConnectionHandler" in source
+    # ... and its connectionState as a safety net.
+    assert "sdk.connectionState" in source
+
+
+def test_a_remount_forgets_the_cached_channel_first() -> None:
+    source = bridge_source()
+    clear = source.index("island.clearSessionCache(applicationId, botId)")
+    assert source.index("remountKey !== firstRemountKey.current") < clear
+    assert clear < source.index("island.mountChatAiWidget(")

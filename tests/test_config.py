@@ -292,6 +292,39 @@ def test_host_overrides_drop_the_trailing_slash() -> None:
     assert settings.widget_ws_host == "ws://127.0.0.1:8090"
 
 
+@pytest.mark.parametrize(
+    "api_host",
+    [
+        "https://api-x.sendbird.com/v3",
+        "https://api-x.sendbird.com/v3/",
+        "https://api-x.sendbird.com//",
+        "https://api-x.sendbird.com/V3",
+        "https://api-x.sendbird.com/v3/v3/",
+    ],
+)
+def test_api_host_loses_a_trailing_v3_so_the_widget_gets_the_same_base(api_host: str) -> None:
+    settings = load(
+        **SENDBIRD, SENDBIRD_API_HOST=api_host, SENDBIRD_WS_HOST="wss://ws-x.sendbird.com//"
+    )
+
+    assert settings.api_host == "https://api-x.sendbird.com"
+    assert settings.widget_api_host == settings.api_host  # not .../v3: no /v3/v3/... requests
+    assert settings.widget_ws_host == "wss://ws-x.sendbird.com"
+
+
+def test_a_v3_inside_the_api_host_path_is_kept() -> None:
+    settings = load(**SENDBIRD, SENDBIRD_API_HOST="https://proxy.example/sendbird-v3/")
+
+    assert settings.api_host == "https://proxy.example/sendbird-v3"
+
+
+def test_setup_check_skip_switches() -> None:
+    assert config.setup_check_skipped(["--offline"], {})
+    assert config.setup_check_skipped([], {"SENDBIRD_SKIP_SETUP_CHECK": "1"})
+    assert not config.setup_check_skipped([], {"SENDBIRD_SKIP_SETUP_CHECK": "0"})
+    assert not config.setup_check_skipped([], {})
+
+
 def test_token_lifetime_settings() -> None:
     settings = load(
         **SENDBIRD,
@@ -708,3 +741,34 @@ def test_reuse_window_must_end_before_a_token_is_stale() -> None:
     )
 
     assert problem.startswith("SENDBIRD_TOKEN_REUSE_SECONDS must be shorter than")
+
+
+def test_cli_rejects_unknown_arguments(cli_env: dict[str, str]) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "sample_app.config", "--bogus"],
+        cwd=PROJECT_ROOT,
+        env=cli_env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 2
+    assert "--offline" in result.stdout
+
+
+def test_cli_offline_with_credentials_contacts_nobody(cli_env: dict[str, str]) -> None:
+    # An unroutable host: were the set-up check to run, it would report it.
+    env = {**cli_env, **SENDBIRD, "SENDBIRD_API_HOST": "http://127.0.0.1:9"}
+    result = subprocess.run(
+        [sys.executable, "-m", "sample_app.config", "--offline"],
+        cwd=PROJECT_ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "Set-up check skipped" in result.stdout
+    assert API_TOKEN not in result.stdout

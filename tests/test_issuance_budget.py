@@ -32,7 +32,7 @@ from tests.clock import START, FakeClock
 
 ALICE = SendbirdIdentity("sample-1", "Alice")
 BOB = SendbirdIdentity("sample-2", "Bob")
-ENSURE = "ensure_user"
+ENSURE = "create_user"
 ISSUE = "issue"
 
 
@@ -88,7 +88,11 @@ class FakeIssuer:
         self._time = time
         self._serial = itertools.count(1)
 
-    async def ensure_user(
+    async def get_user(self, user_id: str) -> SendbirdUser | None:
+        self.call_counts["get_user"] += 1
+        return None
+
+    async def create_user(
         self,
         user_id: str,
         nickname: str,
@@ -400,6 +404,7 @@ async def test_user_creation_and_issuance_both_wait_for_app_slots(
     clock: FakeClock, time: FakeTime
 ) -> None:
     service, issuer = make_service(clock, time, platform_posts_per_second=1, max_wait=2.0)
+    service.note_new_user(ALICE.user_id)  # registered just now: create, then issue
     first = asyncio.create_task(service.token_for(ALICE))
     await settle()
     assert issuer.call_counts == {ENSURE: 1}  # the token POST waits for the next second
@@ -414,6 +419,8 @@ async def test_many_new_users_at_once_stay_under_the_app_limit(
 ) -> None:
     service, issuer = make_service(clock, time, platform_posts_per_second=4, max_wait=2.0)
     users = [SendbirdIdentity(f"sample-{n}", f"User {n}") for n in range(30)]
+    for user in users:
+        service.note_new_user(user.user_id)  # each first view creates, then issues
     calls = [asyncio.create_task(service.token_for(user)) for user in users]
     await settle()
     for _ in range(30):

@@ -110,23 +110,78 @@ def service(sendbird: Sendbird, clock: FakeClock) -> SessionTokenService:
 # ------------------------------------------------------------- basics
 
 
-async def test_first_call_creates_the_user_and_issues_a_token(
+async def test_a_new_account_costs_two_calls_create_then_issue(
     sendbird: Sendbird, service: SessionTokenService
 ) -> None:
+    service.note_new_user("sample-1")  # registered just now (AuthState.register says so)
+
     token = await service.token_for(ALICE)
+
     assert token.user_id == "sample-1"
     assert token.token in sendbird.fake.tokens
     assert token.expires_at == START + TTL  # the fake grants what we asked for
     assert sendbird.fake.users["sample-1"]["nickname"] == "Alice"
-    assert sendbird.client.call_counts == {GET_USER: 1, CREATE_USER: 1, ISSUE: 1}
+    # No lookup first, and no issue that is sure to fail.
+    assert [f"{r.method} {r.path}" for r in sendbird.server.requests] == [
+        "POST /v3/users",
+        "POST /v3/users/sample-1/token",
+    ]
     stats = service.stats
-    assert (stats.issued, stats.reused, stats.sendbird_calls) == (1, 0, 3)
-    assert stats.calls_by_endpoint == {GET_USER: 1, CREATE_USER: 1, ISSUE: 1}
+    assert (stats.issued, stats.reused, stats.sendbird_calls) == (1, 0, 2)
+    assert stats.calls_by_endpoint == {CREATE_USER: 1, ISSUE: 1}
+
+
+async def test_a_returning_accounts_first_view_costs_one_call(
+    sendbird: Sendbird, service: SessionTokenService
+) -> None:
+    """After a restart (a fresh service), an existing user costs just the issuance."""
+    sendbird.fake.add_user("sample-1", "Alice", metadata=OURS)
+
+    token = await service.token_for(ALICE)
+
+    assert token.token in sendbird.fake.tokens
+    assert sendbird.client.call_counts == {ISSUE: 1}
+
+
+async def test_views_within_the_tokens_life_cost_nothing(
+    sendbird: Sendbird, service: SessionTokenService, clock: FakeClock
+) -> None:
+    service.note_new_user("sample-1")
+    first = await service.token_for(ALICE)
+    for _ in range(5):
+        clock.advance(seconds=60)
+        assert await service.token_for(ALICE) is first
+    assert sendbird.client.call_counts == {CREATE_USER: 1, ISSUE: 1}
+
+
+async def test_an_account_never_chatted_before_a_restart_is_created_on_400201(
+    sendbird: Sendbird, service: SessionTokenService
+) -> None:
+    """Registered in another process (or before this one started): issue, create, issue."""
+    token = await service.token_for(ALICE)
+
+    assert token.token in sendbird.fake.tokens
+    assert sendbird.fake.users["sample-1"]["metadata"] == OURS
+    assert [f"{r.method} {r.path}" for r in sendbird.server.requests] == [
+        "POST /v3/users/sample-1/token",  # 400201
+        "POST /v3/users",
+        "POST /v3/users/sample-1/token",
+    ]
+    assert sendbird.count("GET", "/sample-1") == 0
+
+
+async def test_noted_new_users_are_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("sample_app.session_tokens.MAX_NOTED_NEW_USERS", 3)
+    service = SessionTokenService(FakeIssuer(), clock=FakeClock())
+    for n in range(10):
+        service.note_new_user(f"user-{n}")
+    assert list(service._new_users) == ["user-7", "user-8", "user-9"]
 
 
 async def test_token_is_reused_within_the_margin(
     sendbird: Sendbird, service: SessionTokenService, clock: FakeClock
 ) -> None:
+    sendbird.fake.add_user("sample-1", "Alice", metadata=OURS)
     first = await service.token_for(ALICE)
     clock.advance(seconds=(TTL - MARGIN).total_seconds() - 1)  # 1 s before the refresh point
     assert await service.token_for(ALICE) is first
@@ -143,8 +198,9 @@ async def test_token_is_renewed_once_inside_the_margin(
     second = await service.token_for(ALICE)
     assert second.token != first.token
     assert second.expires_at == clock.now + TTL
-    assert sendbird.count("POST", "/token") == 2
-    assert sendbird.count("GET", "/sample-1") == 1  # the user is not re-checked
+    assert sendbird.count("POST", "/token") == 3  # 400201, the first token, the renewal
+    assert sendbird.client.call_counts[CREATE_USER] == 1  # the user is not re-created
+    assert sendbird.count("GET", "/sample-1") == 0
     assert await service.token_for(ALICE) is second
 
 
@@ -155,7 +211,7 @@ async def test_force_new_skips_a_fresh_cached_token(
     forced = await service.token_for(ALICE, force_new=True)
     assert forced.token != first.token
     assert await service.token_for(ALICE) is forced  # and replaces it in the cache
-    assert sendbird.count("POST", "/token") == 2
+    assert sendbird.count("POST", "/token") == 3  # 400201, the first token, the forced one
 
 
 async def test_existing_user_is_not_recreated(
@@ -163,12 +219,15 @@ async def test_existing_user_is_not_recreated(
 ) -> None:
     sendbird.fake.add_user("sample-1", "Alice", metadata=OURS)
     await service.token_for(ALICE)
-    assert sendbird.client.call_counts == {GET_USER: 1, ISSUE: 1}
+    assert sendbird.client.call_counts == {ISSUE: 1}
 
 
+@pytest.mark.parametrize("noted_new", [True, False], ids=["create-first", "after-400201"])
 async def test_new_user_is_created_with_the_apps_mark(
-    sendbird: Sendbird, service: SessionTokenService
+    sendbird: Sendbird, service: SessionTokenService, noted_new: bool
 ) -> None:
+    if noted_new:
+        service.note_new_user("sample-1")
     await service.token_for(ALICE)
     (create,) = [
         r for r in sendbird.server.requests if r.method == "POST" and r.path == "/v3/users"
@@ -185,8 +244,10 @@ async def test_new_user_is_created_with_the_apps_mark(
 async def test_existing_user_without_the_mark_is_refused(
     sendbird: Sendbird, service: SessionTokenService, metadata: dict[str, str] | None
 ) -> None:
-    """A user created elsewhere (or before users were marked) is not adopted."""
+    """Creation answers 400202 for a user created elsewhere (or before users were marked):
+    it is not adopted."""
     sendbird.fake.add_user("sample-1", "Previous Owner", metadata=metadata)
+    service.note_new_user("sample-1")  # the create-first path meets the existing user
 
     with pytest.raises(ForeignSendbirdUserError) as refused:
         await service.token_for(ALICE)
@@ -202,23 +263,64 @@ async def test_existing_user_without_the_mark_is_refused(
     assert sendbird.count("POST", "/token") == 0
     assert sendbird.count("PUT", "/sample-1") == 0  # not even renamed
     assert sendbird.fake.users["sample-1"]["nickname"] == "Previous Owner"
-    # Not cached as a success: every later call checks again, and is refused again.
+    assert sendbird.client.call_counts == {CREATE_USER: 1, GET_USER: 1}
+    # Not cached as a success: the next call creates again, and is refused again.
+    service.note_new_user("sample-1")
     with pytest.raises(ForeignSendbirdUserError):
         await service.token_for(ALICE, force_new=True)
     assert sendbird.fake.tokens == []
 
 
-async def test_ensure_user_happens_once_per_user(
+async def test_a_user_that_appears_between_400201_and_creation_is_checked_for_the_mark(
     sendbird: Sendbird, service: SessionTokenService
 ) -> None:
+    """Issue answers 400201, then creation 400202: the user is read and its mark checked."""
+    sendbird.fake.fail_next("issue_token", sendbird_error(400201, '"User" not found.'))
+    sendbird.fake.add_user("sample-1", "Someone", metadata={"team": "support"})
+
+    with pytest.raises(ForeignSendbirdUserError):
+        await service.token_for(ALICE)
+    assert sendbird.fake.tokens == []
+
+
+async def test_a_user_of_ours_found_at_creation_is_adopted_and_renamed(
+    sendbird: Sendbird, service: SessionTokenService
+) -> None:
+    """Another worker created the user a moment ago, under the old nickname."""
+    sendbird.fake.add_user("sample-1", "Old Name", metadata=OURS)
+    service.note_new_user("sample-1")
+
+    token = await service.token_for(ALICE)
+
+    assert token.token in sendbird.fake.tokens
+    assert sendbird.fake.users["sample-1"]["nickname"] == "Alice"
+    assert sendbird.client.call_counts == {CREATE_USER: 1, GET_USER: 1, UPDATE_USER: 1, ISSUE: 1}
+
+
+async def test_an_issue_first_success_trusts_the_random_id(
+    sendbird: Sendbird, service: SessionTokenService
+) -> None:
+    """Documented trade-off: with no creation there is no mark check (the id is random and
+    never reused, so a user under it was created by this app for this account)."""
+    sendbird.fake.add_user("sample-1", "Alice", metadata=None)
+    token = await service.token_for(ALICE)
+    assert token.token in sendbird.fake.tokens
+    assert sendbird.client.call_counts == {ISSUE: 1}
+
+
+async def test_the_user_is_created_once_per_user(
+    sendbird: Sendbird, service: SessionTokenService
+) -> None:
+    service.note_new_user("sample-1")
     for _ in range(3):
         await service.token_for(ALICE, force_new=True)
-    assert sendbird.client.call_counts == {GET_USER: 1, CREATE_USER: 1, ISSUE: 3}
+    assert sendbird.client.call_counts == {CREATE_USER: 1, ISSUE: 3}
 
 
 async def test_nickname_change_updates_the_user(
     sendbird: Sendbird, service: SessionTokenService
 ) -> None:
+    service.note_new_user("sample-1")
     first = await service.token_for(ALICE)
     renamed = SendbirdIdentity("sample-1", "Alice B.", "https://example.com/a.png")
     again = await service.token_for(renamed)
@@ -231,18 +333,26 @@ async def test_nickname_change_updates_the_user(
     assert sendbird.count("PUT", "/sample-1") == 1  # no second update
 
 
-async def test_existing_user_with_another_nickname_is_updated(
-    sendbird: Sendbird, service: SessionTokenService
+async def test_a_returning_view_puts_only_when_the_nickname_changed(
+    sendbird: Sendbird, service: SessionTokenService, clock: FakeClock
 ) -> None:
-    sendbird.fake.add_user("sample-1", "User", metadata=OURS)
+    sendbird.fake.add_user("sample-1", "Alice", metadata=OURS)
     await service.token_for(ALICE)
-    assert sendbird.fake.users["sample-1"]["nickname"] == "Alice"
-    assert sendbird.client.call_counts == {GET_USER: 1, UPDATE_USER: 1, ISSUE: 1}
+    clock.advance(seconds=TTL.total_seconds())  # the token is gone: the next view issues
+    await service.token_for(ALICE)
+    assert sendbird.client.call_counts == {ISSUE: 2}  # same nickname: no PUT
+
+    await service.token_for(SendbirdIdentity("sample-1", "Alice Renamed"))
+
+    assert sendbird.fake.users["sample-1"]["nickname"] == "Alice Renamed"
+    assert sendbird.client.call_counts == {ISSUE: 2, UPDATE_USER: 1}  # token still good
 
 
 async def test_different_users_do_not_share_tokens(
     sendbird: Sendbird, service: SessionTokenService
 ) -> None:
+    service.note_new_user("sample-1")
+    service.note_new_user("sample-2")
     alice, bob = await asyncio.gather(service.token_for(ALICE), service.token_for(BOB))
     assert alice.token != bob.token
     assert (alice.user_id, bob.user_id) == ("sample-1", "sample-2")
@@ -271,6 +381,7 @@ async def test_hundred_concurrent_callers_share_one_issuance(
 async def test_concurrent_force_new_callers_also_share_one_issuance(
     sendbird: Sendbird, service: SessionTokenService
 ) -> None:
+    sendbird.fake.add_user("sample-1", "Alice", metadata=OURS)
     await service.token_for(ALICE)
     tokens = await asyncio.gather(*(service.token_for(ALICE, force_new=True) for _ in range(20)))
     assert len({t.token for t in tokens}) == 1
@@ -297,6 +408,7 @@ async def test_failure_reaches_every_waiter_and_is_not_cached(
 async def test_user_deleted_at_sendbird_is_created_again(
     sendbird: Sendbird, service: SessionTokenService
 ) -> None:
+    service.note_new_user("sample-1")
     await service.token_for(ALICE)
     # Deleted out of band (dashboard, sandbox reset) while this process remembers it.
     del sendbird.fake.users["sample-1"]
@@ -312,16 +424,18 @@ async def test_user_deleted_at_sendbird_is_created_again(
 async def test_failed_user_setup_is_retried_on_the_next_call(
     sendbird: Sendbird, service: SessionTokenService
 ) -> None:
-    sendbird.fake.fail_next("get_user", *[Reply(503, body="down")] * 2)  # 1 try + 1 retry
+    service.note_new_user("sample-1")
+    sendbird.fake.fail_next("create_user", *[Reply(503, body="down")] * 2)  # 1 try + 1 retry
     with pytest.raises(SendbirdServerError):
         await service.token_for(ALICE)
     assert await service.token_for(ALICE)
-    assert sendbird.count("GET", "/sample-1") == 3
+    assert sendbird.client.call_counts == {CREATE_USER: 3, ISSUE: 1}
 
 
 async def test_cancelling_one_waiter_does_not_cancel_the_others(
     sendbird: Sendbird, service: SessionTokenService
 ) -> None:
+    sendbird.fake.add_user("sample-1", "Alice", metadata=OURS)
     sendbird.fake.token_delay = 0.3
     waiters = [asyncio.create_task(service.token_for(ALICE)) for _ in range(3)]
     while sendbird.count("POST", "/token") == 0:  # the issuance has reached Sendbird
@@ -345,7 +459,8 @@ async def test_revoke_calls_sendbird_and_forgets_the_cache(
     assert sendbird.count("DELETE", "/sample-1/token") == 1
     second = await service.token_for(ALICE)
     assert second.token != first.token
-    assert sendbird.count("GET", "/sample-1") == 2  # forgotten: the user is re-checked
+    # Forgotten: the next view starts like one after a restart (issue first, one call).
+    assert sendbird.client.call_counts[ISSUE] == 3
     assert service.stats.revoked == 1
     assert service.stats.calls_by_endpoint[REVOKE] == 1
 
@@ -380,14 +495,18 @@ class FakeIssuer:
         self.gate.set()
         self.serial = 0
 
-    async def ensure_user(
+    async def get_user(self, user_id: str) -> SendbirdUser | None:
+        self.call_counts[GET_USER] += 1
+        return None
+
+    async def create_user(
         self,
         user_id: str,
         nickname: str,
         profile_url: str = "",
         metadata: Mapping[str, str] | None = None,
     ) -> SendbirdUser:
-        self.call_counts[GET_USER] += 1
+        self.call_counts[CREATE_USER] += 1
         return SendbirdUser(user_id, nickname, profile_url, dict(metadata or {}))
 
     async def update_user(
@@ -408,7 +527,8 @@ class FakeIssuer:
 
 def test_sendbird_client_and_fake_satisfy_the_protocol() -> None:
     issuer: SendbirdTokenIssuer = FakeIssuer()
-    for name in ("ensure_user", "update_user", "issue_session_token", "revoke_session_tokens"):
+    names = ("get_user", "create_user", "update_user", "issue_session_token")
+    for name in (*names, "revoke_session_tokens"):
         assert callable(getattr(SendbirdClient, name))
         assert callable(getattr(issuer, name))
 
@@ -469,4 +589,4 @@ async def test_forget_drops_the_cached_token() -> None:
     first = await service.token_for(ALICE)
     service.forget("sample-1")
     assert (await service.token_for(ALICE)).token != first.token
-    assert issuer.call_counts == {GET_USER: 2, ISSUE: 2}
+    assert issuer.call_counts == {ISSUE: 2}  # the fake issues for anyone: no creation

@@ -10,6 +10,14 @@
  * the server as an event (onSessionTokenRequired(requestId)); the server answers through the
  * `tokenReply` prop ({request_id, token, error}) and the bridge settles the matching promise.
  * The other three callbacks are forwarded as events so the app can show them.
+ *
+ * Connection state: configureSession(sdk) receives the Sendbird Chat SDK instance before
+ * UIKit calls sdk.connect(userId, token), so the bridge observes the real connection on
+ * that instance (see observeConnection) and reports it as onConnectionStatus(state,
+ * detail). The server says "Connected" only then, not when the island has mounted.
+ *
+ * Stale channels: a remount for a new remountKey (Reconnect) first forgets the widget's
+ * cached channel, so a channel deleted at Sendbird cannot leave the new widget blank.
  */
 import { useEffect, useRef } from "react";
 
@@ -46,17 +54,136 @@ function errorDetail(error) {
   };
 }
 
+function errorText(error) {
+  const { code, message } = errorDetail(error);
+  return code ? `${code}: ${message}` : message;
+}
+
+// Codes on which UIKit asks onSessionTokenRequired for a new token and connects once more
+// (SESSION_TOKEN_EXPIRED, INVALID_TOKEN): not a failure yet.
+const TOKEN_RETRY_CODES = new Set([400302, 400111]);
+// A safety net for transitions no handler reported (see observeConnection).
+const CONNECTION_POLL_MS = 2000;
+let connectionHandlerSerial = 0;
+
+/**
+ * Report the SDK's connection state through `report(state, detail)`; returns a stop().
+ *
+ * Read from the instance configureSession receives, three ways:
+ * 1. sdk.connect is wrapped on the instance (UIKit calls it right after configureSession):
+ *    "connecting", then "connected" or "failed" with "code: message". On 400302/400111
+ *    UIKit fetches a new token and calls connect again, so the first such refusal is
+ *    still "connecting".
+ * 2. A ConnectionHandler (onConnected, onReconnectStarted, onReconnectSucceeded,
+ *    onReconnectFailed, onDisconnected) for everything after the first connection. The
+ *    widget bundles the SDK and exports neither ConnectionHandler nor the SDK, and
+ *    sdk.addConnectionHandler accepts only instances of that bundled class (instanceof), so
+ *    a separately installed @sendbird/chat would be refused. The class is therefore taken
+ *    from the handler UIKit itself registers on this instance (its constructor).
+ * 3. sdk.connectionState ("OPEN" | "CONNECTING" | "CLOSED") is polled as a safety net.
+ */
+function observeConnection(sdk, report) {
+  let last = "";
+  let connectedOnce = false;
+  let tokenRetried = false;
+  const say = (state, detail = "") => {
+    if (state === last && !detail) return;
+    last = state;
+    if (state === "connected") connectedOnce = true;
+    report(state, detail);
+  };
+  const stops = [];
+
+  const connect = sdk.connect;
+  if (typeof connect === "function") {
+    sdk.connect = function (...args) {
+      say("connecting");
+      return connect.apply(this, args).then(
+        (user) => {
+          say("connected");
+          return user;
+        },
+        (error) => {
+          if (TOKEN_RETRY_CODES.has(errorDetail(error).code) && !tokenRetried) {
+            tokenRetried = true;
+            say("connecting", `token refused (${errorText(error)}); asking for a new one`);
+          } else {
+            say("failed", errorText(error));
+          }
+          throw error;
+        },
+      );
+    };
+  }
+
+  const add = sdk.addConnectionHandler;
+  const key = `reflex-bridge-connection-${++connectionHandlerSerial}`;
+  let registered = false;
+  if (typeof add === "function") {
+    sdk.addConnectionHandler = function (handlerKey, handler) {
+      const result = add.call(this, handlerKey, handler);
+      const ConnectionHandler = handler?.constructor;
+      if (!registered && typeof ConnectionHandler === "function") {
+        try {
+          add.call(this, key, new ConnectionHandler({
+            onConnected: () => say("connected"),
+            onReconnectStarted: () => say("reconnecting"),
+            onReconnectSucceeded: () => say("connected"),
+            onReconnectFailed: () => say("disconnected", "the SDK could not reconnect"),
+            onDisconnected: () => say("disconnected"),
+          }));
+          registered = true;
+          stops.push(() => sdk.removeConnectionHandler?.(key));
+        } catch {
+          // Not the SDK's class after all: the poll below still sees the transitions.
+        }
+      }
+      return result;
+    };
+  }
+
+  const timer = setInterval(() => {
+    const state = sdk.connectionState;
+    if (state === "OPEN") say("connected");
+    else if (connectedOnce && last === "connected") {
+      say(state === "CONNECTING" ? "reconnecting" : "disconnected");
+    }
+  }, CONNECTION_POLL_MS);
+  stops.push(() => clearInterval(timer));
+
+  return () => {
+    for (const stop of stops.splice(0)) {
+      try {
+        stop();
+      } catch {
+        // The SDK instance is being torn down anyway.
+      }
+    }
+  };
+}
+
 export function ChatAiWidgetBridge(props) {
   const hostRef = useRef(null);
   const latest = useRef(props);
   latest.current = props;
   const pending = useRef(new Map());
   const nextRequestId = useRef(1);
+  // The remountKey this bridge first mounted with: a later key is a remount (Reconnect).
+  const firstRemountKey = useRef(props.remountKey);
 
   // One configureSession per mounted widget. Callbacks from a widget that has been
   // unmounted (its SDK still reports the disconnect) are ignored, so a remount is never
   // overwritten by the previous instance's onSessionClosed.
-  const makeConfigureSession = (isCurrent) => () => ({
+  const makeConfigureSession = (isCurrent, observers) => (sdk) => {
+    if (sdk) {
+      const report = (state, detail) =>
+        isCurrent() && latest.current.onConnectionStatus?.(state, detail);
+      observers.push(observeConnection(sdk, report));
+    }
+    return sessionHandlers(isCurrent);
+  };
+
+  const sessionHandlers = (isCurrent) => ({
     onSessionTokenRequired: (resolve, reject) => {
       if (!isCurrent()) return reject(new Error("The chat widget was unmounted."));
       const requestId = nextRequestId.current++;
@@ -90,12 +217,19 @@ export function ChatAiWidgetBridge(props) {
   useEffect(() => {
     let cancelled = false;
     let handle = null;
-    const configureSession = makeConfigureSession(() => !cancelled);
+    const observers = [];
+    const configureSession = makeConfigureSession(() => !cancelled, observers);
     const status = (state, detail = "") => latest.current.onIslandStatus?.(state, detail);
     status("loading");
     loadIsland(islandUrl)
       .then((island) => {
         if (cancelled || !hostRef.current) return;
+        if (remountKey !== firstRemountKey.current) {
+          // A remount the server asked for (Reconnect, after an error or a blank widget):
+          // forget the cached channel, so a channel that no longer exists at Sendbird (a
+          // deleted or re-created user lost its memberships) is replaced by a new one.
+          island.clearSessionCache(applicationId, botId);
+        }
         const widgetProps = { configureSession };
         for (const name of WIDGET_PROPS) {
           const value = latest.current[name];
@@ -114,6 +248,7 @@ export function ChatAiWidgetBridge(props) {
     return () => {
       cancelled = true;
       handle?.unmount();
+      for (const stop of observers.splice(0)) stop();
       for (const waiter of pending.current.values()) {
         clearTimeout(waiter.timer);
         waiter.reject(new Error("The chat widget was unmounted."));

@@ -58,6 +58,13 @@ class SessionErrorDetail(TypedDict):
     code: int
 
 
+#: The states `on_connection_status` reports, from the SDK's connect() and its connection
+#: handler: connecting (connect() called), connected (it resolved, or a reconnect
+#: succeeded), reconnecting (the socket dropped; the SDK retries), disconnected (the SDK
+#: gave up or was disconnected), failed (the first connection was refused; detail says why).
+CONNECTION_STATES = ("connecting", "connected", "reconnecting", "disconnected", "failed")
+
+
 class MessageInputControls(TypedDict, total=False):
     """Message input behaviour (`blockWhileBotResponding`: bool or a timeout in ms)."""
 
@@ -143,7 +150,9 @@ class ChatAiWidget(rx.NoSSRComponent):
     token_reply: rx.Var[TokenReply]
     """The server's answer to the latest token request."""
     remount_key: rx.Var[int]
-    """Bump to remount the widget (e.g. reconnect after the session closed)."""
+    """Bump to remount the widget (e.g. reconnect after the session closed). A remount for a
+    new key first forgets the widget's cached channel (see the bridge), so a channel that
+    no longer exists at Sendbird cannot leave the remounted widget blank."""
 
     # --- Session callbacks (configureSession) and island status ---
     # Reflex reads these annotations at runtime (the spec says what the trigger passes);
@@ -158,6 +167,10 @@ class ChatAiWidget(rx.NoSSRComponent):
     """The session is over (revoked, or resolved with null); remount to reconnect."""
     on_island_status: rx.EventHandler[passthrough_event_spec(str, str)]  # type: ignore[type-arg, valid-type]
     """`("loading" | "mounted" | "error", detail)` as the island loads."""
+    on_connection_status: rx.EventHandler[passthrough_event_spec(str, str)]  # type: ignore[type-arg, valid-type]
+    """`(state, detail)`: the Sendbird SDK's own connection state, observed by the bridge on
+    the instance `configureSession` receives. `state` is one of `CONNECTION_STATES`;
+    `detail` carries `"code: message"` when the first connection fails."""
 
     @classmethod
     def create(cls, *children: Any, **props: Any) -> ChatAiWidget:

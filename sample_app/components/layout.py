@@ -51,7 +51,7 @@ def sandbox_notice() -> rx.Component:
     settings = get_settings()
     if not settings.is_sandbox:
         return rx.fragment()
-    return rx.callout(
+    notice = rx.callout(
         "This chat runs on the local Sendbird sandbox, an emulator started with the app: no "
         "Sendbird account is needed, and the bot is the sandbox's own. Put SENDBIRD_APP_ID, "
         "SENDBIRD_API_TOKEN and SENDBIRD_BOT_ID in .env to use real Sendbird.",
@@ -60,4 +60,21 @@ def sandbox_notice() -> rx.Component:
         size="1",
         margin_bottom="12px",
         data_testid="sandbox-notice",
+    )
+    if settings.sandbox is None or not settings.sandbox.allow_login_without_token:
+        return notice
+    return rx.fragment(
+        notice,
+        rx.callout(
+            "This sandbox accepts chat logins without a session token "
+            "(SANDBOX_ALLOW_LOGIN_WITHOUT_TOKEN), as Sendbird does unless the dashboard's "
+            '"Deny login" is set: anyone who knows a user id could then connect as that user, '
+            "and the server-issued tokens protect nothing. Turn Deny login on for a real "
+            "application.",
+            icon="triangle_alert",
+            color_scheme="red",
+            size="1",
+            margin_bottom="12px",
+            data_testid="login-without-token-warning",
+        ),
     )

@@ -85,8 +85,12 @@ def session_panel() -> rx.Component:
             rx.heading("Session", size="4"),
             _row(
                 "Status",
+                # Until the page's on_load has run, the state is the previous page view's
+                # (a reload keeps it): its "Connected" is stale, so it is not shown.
                 rx.badge(
-                    state.status, color_scheme=state.status_tone, data_testid="session-status"
+                    rx.cond(rx.State.is_hydrated, state.status, "Loading…"),
+                    color_scheme=rx.cond(rx.State.is_hydrated, state.status_tone, "gray"),
+                    data_testid="session-status",
                 ),
             ),
             _row("Sendbird user", rx.code(state.sendbird_user_id, data_testid="sendbird-user-id")),

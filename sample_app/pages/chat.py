@@ -38,6 +38,7 @@ def widget() -> rx.Component:
             on_session_error=state.session_error,
             on_session_closed=state.session_closed,
             on_island_status=state.island_status,
+            on_connection_status=state.connection_status,
         ),
     )
 

@@ -96,6 +96,13 @@ def build_parser(defaults: SandboxSettings) -> argparse.ArgumentParser:
         f"(default: {defaults.session_key_ttl:g})",
     )
     parser.add_argument(
+        "--allow-login-without-token",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="SANDBOX_ALLOW_LOGIN_WITHOUT_TOKEN=1: accept a WebSocket login that carries only "
+        'a user id, like Sendbird without "Deny login" (default: off, logins need a token)',
+    )
+    parser.add_argument(
         "--public-url",
         default=defaults.public_url if defaults.public_url_is_set else None,
         help="SANDBOX_PUBLIC_URL: how browsers reach the sandbox, when it differs",
@@ -167,6 +174,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             db_path=args.db_path,
             session_key_ttl=args.session_key_ttl,
             public_url=args.public_url,
+            allow_login_without_token=(
+                defaults.allow_login_without_token
+                if args.allow_login_without_token is None
+                else args.allow_login_without_token
+            ),
         )
     except ValueError as exc:
         parser.error(str(exc))
@@ -179,7 +191,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     def announce(address: SandboxAddress) -> None:
         sys.stdout.write(
             f"Sendbird sandbox listening on {address.http_url} (wsHost {address.ws_url}) "
-            f"app_id={config.app_id} bot_id={config.bot_id} db={config.db_path}\n"
+            f"app_id={config.app_id} bot_id={config.bot_id} db={config.db_path}"
+            f"{' login-without-token=on' if config.allow_login_without_token else ''}\n"
             f"Point the app at it with SENDBIRD_APP_ID={config.app_id} "
             f"SENDBIRD_BOT_ID={config.bot_id} SENDBIRD_API_HOST={address.http_url} "
             f"SENDBIRD_WS_HOST={address.ws_url} and this sandbox's API token in "

@@ -43,8 +43,9 @@ class SandboxConfig:
             bare ``SandboxConfig()`` (tests, scripts) writes nothing; the embedded and the
             standalone sandbox use ``SANDBOX_DB_PATH`` (default ``.sandbox/sandbox.db`` in
             the project) through :meth:`from_settings`.
-        session_key_ttl: Lifetime of a WebSocket session key in seconds. When it runs out the
-            socket receives ``EXPR{"reason":400309}`` and the SDK refreshes the key.
+        session_key_ttl: Lifetime of a WebSocket session key in seconds (10 minutes unless
+            ``SANDBOX_SESSION_KEY_TTL`` says otherwise). When it runs out the socket receives
+            ``EXPR{"reason":400309}`` and the SDK refreshes the key with its session token.
         default_token_ttl: Lifetime in seconds of a session token issued without
             ``expires_at`` (Sendbird's default is 7 days).
         public_url: Base URL under which browsers reach the sandbox when it differs from the
@@ -59,6 +60,11 @@ class SandboxConfig:
             ``{"GET": 10, "POST": 5, ...}`` requests per second (Sendbird's plan limits are per
             endpoint). ``None`` disables the limiter.
         widget_auto_open: Value of ``bot_style.auto_open`` in the widget settings.
+        allow_login_without_token: ``False`` (the default) behaves like a Sendbird
+            application with "Deny login from unauthenticated users" switched on: a WebSocket
+            login must present a valid session token or session key. ``True`` behaves like
+            one with it off: a login that carries only a user id is accepted, and an unknown
+            user is created (``SANDBOX_ALLOW_LOGIN_WITHOUT_TOKEN=1``).
     """
 
     app_id: str = SANDBOX_APP_ID
@@ -75,6 +81,7 @@ class SandboxConfig:
     login_error_close_delay: float = 0.5
     rate_limits: dict[str, int] | None = field(default=None, hash=False)
     widget_auto_open: bool = True
+    allow_login_without_token: bool = False
 
     def __post_init__(self) -> None:
         """Reject values that would make the sandbox misbehave in confusing ways."""
@@ -110,6 +117,7 @@ class SandboxConfig:
         }
         if settings.api_token is not None:
             values["api_token"] = settings.api_token.reveal()
+        values["allow_login_without_token"] = settings.allow_login_without_token
         values.update(changes)
         if not values.get("api_token"):
             raise ValueError("the sandbox needs an API token (SANDBOX_API_TOKEN)")

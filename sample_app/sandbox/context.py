@@ -9,6 +9,7 @@ here rather than in either of them.
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from typing import Any
 
 from .config import SandboxConfig
@@ -23,6 +24,44 @@ logger = logging.getLogger("sample_app.sandbox")
 EXPR_TOKEN_EXPIRED = 400302
 EXPR_KEY_EXPIRED = 400309
 EXPR_REVOKED = 400310
+
+ANY_USER = "*"
+"""The user id under which a login refusal applies to everyone."""
+DEFAULT_REFUSAL_MESSAGE = "Login refused by the sandbox."
+LOGIN_REFUSAL_MESSAGES = {
+    400300: "User is deactivated.",
+    400301: "User not found.",
+    400302: "Invalid session token.",
+    400303: "Invalid session key.",
+    400309: "This session has expired.",
+    400310: "The session has been revoked.",
+    400500: "Too many user websocket connections.",
+    500901: "Internal error.",
+}
+
+
+@dataclass
+class LoginRefusal:
+    """A pending "refuse the next LOGIs" order of the control surface.
+
+    Attributes:
+        code: Sendbird error code sent in the failed LOGI.
+        remaining: LOGIs still to refuse; -1 means until cleared.
+        message: Error message sent with it.
+    """
+
+    code: int
+    remaining: int
+    message: str
+
+    def to_json(self, user_id: str) -> dict[str, Any]:
+        """The refusal as the control surface shows it."""
+        return {
+            "user_id": user_id,
+            "code": self.code,
+            "count": self.remaining,
+            "message": self.message or DEFAULT_REFUSAL_MESSAGE,
+        }
 
 
 def user_not_found() -> ApiError:
@@ -44,6 +83,7 @@ class SandboxContext:
         self.faults = FaultEngine(config.rate_limits)
         self.stats = Stats()
         self.hub = Hub()
+        self.login_refusals: dict[str, LoginRefusal] = {}
         self.ensure_bot()
 
     def ensure_bot(self) -> None:
@@ -66,13 +106,19 @@ class SandboxContext:
         self.store.reset()
         self.ensure_bot()
         self.faults.reset()
+        self.login_refusals.clear()
         self.stats.reset()
         logger.info("sandbox reset (%d sockets closed)", closed)
 
     async def expire_tokens(self, user_id: str) -> dict[str, Any]:
-        """Expire every token of the user now and tell its sockets (``EXPR 400302``)."""
+        """Expire every token issued to the user so far and tell its sockets (``EXPR 400302``).
+
+        The user's token version goes up, so older tokens answer 400302 (not 400310, as a
+        revoke would) and tokens issued from now on carry the new version.
+        """
         self.require_user(user_id)
-        count = self.store.expire_tokens(user_id, now_ms())
+        before = self.store.bump_token_version(user_id, revoke=False)
+        count = self.store.count_live_tokens(user_id, int(before["version"]), now_ms())
         notified = await self.hub.send_to_users(
             [user_id], "EXPR", {"reason": EXPR_TOKEN_EXPIRED, "expires_in": 0}
         )
@@ -106,9 +152,14 @@ class SandboxContext:
         }
 
     async def revoke(self, user_id: str) -> dict[str, Any]:
-        """Revoke all tokens and session keys of the user; ``EXPR 400310`` and close sockets."""
+        """Revoke all tokens and session keys of the user; ``EXPR 400310`` and close sockets.
+
+        As at Sendbird, revoking all tokens increments the user's token version: every token
+        issued before (a JWT carrying an older ``v``) answers 400310 from then on.
+        """
         self.require_user(user_id)
-        tokens = self.store.revoke_tokens(user_id)
+        before = self.store.bump_token_version(user_id, revoke=True)
+        tokens = self.store.count_live_tokens(user_id, int(before["revoked_below"]), now_ms())
         keys = self.store.revoke_session_keys(user_id)
         conns = self.hub.connections_of(user_id)
         for conn in conns:
@@ -138,14 +189,61 @@ class SandboxContext:
         logger.info("closed %d socket(s) of user %r", len(conns), user_id)
         return {"ok": True, "user_id": user_id, "connections_closed": len(conns)}
 
-    async def delete_user(self, user_id: str) -> None:
-        """Delete a user (Platform API ``DELETE /v3/users/{id}``); its sockets are closed."""
+    async def delete_user(self, user_id: str) -> dict[str, Any]:
+        """Delete a user (``DELETE /v3/users/{id}``, or the dashboard); sockets get ``EXPR 400301``.
+
+        Its credentials and channel memberships go with it, so a user re-created with the
+        same id has no channels and none of its old tokens work.
+        """
         self.require_user(user_id)
-        for conn in self.hub.connections_of(user_id):
+        conns = self.hub.connections_of(user_id)
+        for conn in conns:
             await conn.send("EXPR", {"reason": 400301, "expires_in": 0})
             await conn.close(1000, "user deleted")
-        self.store.delete_user(user_id)
-        logger.info("deleted user %r", user_id)
+        deleted = self.store.delete_user(user_id)
+        self.login_refusals.pop(user_id, None)
+        logger.info(
+            "deleted user %r (%d membership(s), %d socket(s) closed)",
+            user_id,
+            deleted["memberships"],
+            len(conns),
+        )
+        return {
+            "ok": True,
+            "user_id": user_id,
+            "memberships_deleted": deleted["memberships"],
+            "connections_closed": len(conns),
+        }
+
+    def refuse_login(
+        self, user_id: str, code: int, count: int, message: str | None = None
+    ) -> dict[str, Any]:
+        """Make the next ``count`` LOGIs of ``user_id`` (``"*"``: anyone) fail with ``code``.
+
+        ``count`` -1 refuses until cleared, 0 clears the refusal. The refusal applies to the
+        handshake login and to in-socket LOGI (session key refresh) alike.
+        """
+        if count == 0:
+            self.login_refusals.pop(user_id, None)
+            return {"user_id": user_id, "code": code, "count": 0, "message": ""}
+        refusal = LoginRefusal(code, count, message or LOGIN_REFUSAL_MESSAGES.get(code, ""))
+        self.login_refusals[user_id] = refusal
+        logger.info("refusing the next %d login(s) of %r with %d", count, user_id, code)
+        return refusal.to_json(user_id)
+
+    def take_login_refusal(self, user_id: str) -> ApiError | None:
+        """The error the next LOGI of ``user_id`` must get, consuming one refusal, or None."""
+        for key in (user_id, ANY_USER):
+            refusal = self.login_refusals.get(key)
+            if refusal is None:
+                continue
+            if refusal.remaining > 0:
+                refusal.remaining -= 1
+                if refusal.remaining == 0:
+                    del self.login_refusals[key]
+            self.stats.websocket["logins_refused"] += 1
+            return ApiError(refusal.code, refusal.message or DEFAULT_REFUSAL_MESSAGE)
+        return None
 
     async def shutdown(self) -> None:
         """Stop background work, close sockets and the database."""

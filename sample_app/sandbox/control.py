@@ -15,6 +15,7 @@ from starlette.responses import Response
 
 from .context import SandboxContext
 from .control_client import CONTROL_PREFIX
+from .credentials import token_row_state
 from .httputil import ApiError, ApiRequest, RouteSpec, json_response, now_ms, route
 from .platform_api import check_api_token
 
@@ -50,6 +51,7 @@ def routes(ctx: SandboxContext, info: dict[str, Any]) -> list[RouteSpec]:
                 "bot_nickname": config.bot_nickname,
                 "session_key_ttl": config.session_key_ttl,
                 "default_token_ttl": config.default_token_ttl,
+                "allow_login_without_token": config.allow_login_without_token,
                 "public_url": config.public_url,
                 "http_url": info.get("http_url"),
                 "ws_url": info.get("ws_url"),
@@ -74,6 +76,26 @@ def routes(ctx: SandboxContext, info: dict[str, Any]) -> list[RouteSpec]:
     async def disconnect(req: ApiRequest) -> Response:
         return json_response(await ctx.disconnect(req.params["user_id"]))
 
+    async def delete_user(req: ApiRequest) -> Response:
+        return json_response(await ctx.delete_user(req.params["user_id"]))
+
+    async def refuse_login(req: ApiRequest) -> Response:
+        body = await req.json_body()
+        code = body.get("code", 400300)
+        count = body.get("count", 1)
+        message = body.get("message")
+        for name, value in (("code", code), ("count", count)):
+            if not isinstance(value, int) or isinstance(value, bool):
+                raise ApiError(400101, f'"{name}" should be an integer.')
+        if not 400000 <= code <= 999999:
+            raise ApiError(400111, '"code" must be a six-digit Sendbird error code.')
+        if count < -1:
+            raise ApiError(400111, '"count" must be -1 (until cleared), 0 (clear) or more.')
+        if message is not None and not isinstance(message, str):
+            raise ApiError(400100, '"message" should be a string.')
+        refusal = ctx.refuse_login(req.params["user_id"], code, count, message)
+        return json_response({"refusal": refusal})
+
     async def add_fault(req: ApiRequest) -> Response:
         body = await req.json_body(required=True)
         fault = ctx.faults.add(body)
@@ -85,11 +107,15 @@ def routes(ctx: SandboxContext, info: dict[str, Any]) -> list[RouteSpec]:
             {
                 "faults": [fault.to_json() for fault in ctx.faults.list()],
                 "outage_remaining": round(remaining, 3),
+                "login_refusals": [
+                    refusal.to_json(user_id) for user_id, refusal in ctx.login_refusals.items()
+                ],
             }
         )
 
     async def clear_faults(req: ApiRequest) -> Response:
-        cleared = ctx.faults.clear()
+        cleared = ctx.faults.clear() + len(ctx.login_refusals)
+        ctx.login_refusals.clear()
         return json_response({"ok": True, "cleared": cleared})
 
     async def outage(req: ApiRequest) -> Response:
@@ -119,21 +145,21 @@ def routes(ctx: SandboxContext, info: dict[str, Any]) -> list[RouteSpec]:
         user_id = req.query("user_id")
         now = now_ms()
         rows = ctx.store.list_tokens(user_id)
-        return json_response(
-            {
-                "tokens": [
-                    {
-                        "user_id": row["user_id"],
-                        "issued_at": row["issued_at"],
-                        "expires_at": row["expires_at"],
-                        "revoked": bool(row["revoked"]),
-                        "expired": now >= row["expires_at"],
-                        "token_sha256": row["token_sha256"],
-                    }
-                    for row in rows
-                ]
-            }
-        )
+        listed = []
+        for row in rows:
+            revoked, expired = token_row_state(row, now)
+            listed.append(
+                {
+                    "user_id": row["user_id"],
+                    "issued_at": row["issued_at"],
+                    "expires_at": row["expires_at"],
+                    "version": row["version"],
+                    "revoked": revoked,
+                    "expired": expired,
+                    "token_sha256": row["token_sha256"],
+                }
+            )
+        return json_response({"tokens": listed})
 
     async def stats(req: ApiRequest) -> Response:
         return json_response(ctx.stats.snapshot(ctx.hub.active_count))
@@ -152,6 +178,8 @@ def routes(ctx: SandboxContext, info: dict[str, Any]) -> list[RouteSpec]:
         ),
         route("POST", f"{p}/users/{{user_id}}/revoke", "control", guarded(revoke)),
         route("POST", f"{p}/users/{{user_id}}/disconnect", "control", guarded(disconnect)),
+        route("POST", f"{p}/users/{{user_id}}/delete", "control", guarded(delete_user)),
+        route("POST", f"{p}/users/{{user_id}}/refuse-login", "control", guarded(refuse_login)),
         route("POST", f"{p}/faults", "control", guarded(add_fault)),
         route("GET", f"{p}/faults", "control", guarded(list_faults)),
         route("DELETE", f"{p}/faults", "control", guarded(clear_faults)),

@@ -12,6 +12,8 @@ Example::
     with SandboxControlClient(sandbox.http_url, api_token) as control:
         control.expire_token("sample-42")
         print(control.tokens("sample-42"))
+        control.refuse_login("sample-42", code=400300, count=5)
+        control.delete_user("sample-42")
 """
 
 from __future__ import annotations
@@ -94,6 +96,44 @@ class ControlCalls:
         if action not in USER_ACTIONS:
             raise ValueError(f"unknown action {action!r}: expected one of {USER_ACTIONS}")
         return ControlCall("POST", f"{CONTROL_PREFIX}/users/{quote(user_id, safe='')}/{action}")
+
+    @staticmethod
+    def delete_user(user_id: str) -> ControlCall:
+        """``POST /users/{user_id}/delete``: the user, its credentials and memberships go.
+
+        What deleting the user in Sendbird's dashboard (or ``DELETE /v3/users/{id}``) does;
+        answers ``{"ok", "user_id", "memberships_deleted", "connections_closed"}``.
+
+        Raises:
+            ValueError: Empty ``user_id``.
+        """
+        if not user_id:
+            raise ValueError("user_id must not be empty")
+        return ControlCall("POST", f"{CONTROL_PREFIX}/users/{quote(user_id, safe='')}/delete")
+
+    @staticmethod
+    def refuse_login(
+        user_id: str, code: int = 400300, count: int = 1, message: str | None = None
+    ) -> ControlCall:
+        """``POST /users/{user_id}/refuse-login``: the next ``count`` LOGIs fail with ``code``.
+
+        ``user_id`` ``"*"`` refuses everyone's logins; ``count`` -1 refuses until cleared
+        (``DELETE /faults`` or ``count`` 0). Answers the refusal as stored.
+
+        Raises:
+            ValueError: Empty ``user_id``.
+        """
+        if not user_id:
+            raise ValueError("user_id must not be empty")
+        body: dict[str, Any] = {"code": code, "count": count}
+        if message is not None:
+            body["message"] = message
+        return ControlCall(
+            "POST",
+            f"{CONTROL_PREFIX}/users/{quote(user_id, safe='')}/refuse-login",
+            json=body,
+            result=lambda answer: answer["refusal"],
+        )
 
     @staticmethod
     def fault(spec: Mapping[str, Any]) -> ControlCall:
@@ -209,6 +249,19 @@ class SandboxControlClient:
         """Close the user's sockets, credentials untouched (the SDK reconnects)."""
         return self.act(user_id, "disconnect")
 
+    def delete_user(self, user_id: str) -> dict[str, Any]:
+        """Delete the user as the dashboard would: credentials and memberships go too."""
+        return self._send(ControlCalls.delete_user(user_id))
+
+    def refuse_login(
+        self, user_id: str, code: int = 400300, count: int = 1, message: str | None = None
+    ) -> dict[str, Any]:
+        """Refuse the next ``count`` LOGIs of ``user_id`` (``"*"``: anyone) with ``code``.
+
+        ``count`` -1 refuses until cleared, 0 clears; :meth:`clear_faults` clears it too.
+        """
+        return self._send(ControlCalls.refuse_login(user_id, code, count, message))
+
     def fault(self, **spec: Any) -> dict[str, Any]:
         """Make the next matching calls fail or slow down; returns the stored fault.
 
@@ -223,7 +276,7 @@ class SandboxControlClient:
         return self._send(ControlCalls.faults())
 
     def clear_faults(self) -> int:
-        """Remove every fault and end an outage; returns how many faults were cleared."""
+        """Remove every fault and login refusal, end an outage; returns how many were cleared."""
         return self._send(ControlCalls.clear_faults())
 
     def outage(self, seconds: float) -> int:
@@ -323,6 +376,16 @@ class AsyncSandboxControlClient:
     async def disconnect(self, user_id: str) -> dict[str, Any]:
         """Close the user's sockets, credentials untouched (the SDK reconnects)."""
         return await self.act(user_id, "disconnect")
+
+    async def delete_user(self, user_id: str) -> dict[str, Any]:
+        """Delete the user as the dashboard would: credentials and memberships go too."""
+        return await self._send(ControlCalls.delete_user(user_id))
+
+    async def refuse_login(
+        self, user_id: str, code: int = 400300, count: int = 1, message: str | None = None
+    ) -> dict[str, Any]:
+        """Refuse the next ``count`` LOGIs of ``user_id`` (``"*"``: anyone) with ``code``."""
+        return await self._send(ControlCalls.refuse_login(user_id, code, count, message))
 
     async def fault(self, **spec: Any) -> dict[str, Any]:
         """Make the next matching calls fail or slow down; returns the stored fault.

@@ -166,6 +166,21 @@ def routes(ctx: SandboxContext) -> list[RouteSpec]:
         await ctx.revoke(req.params["user_id"])
         return json_response({})
 
+    async def get_bot(req: ApiRequest) -> Response:
+        # `GET /v3/bots/{bot_id}`: the set-up check (sample_app/setup_check.py) asks for the
+        # configured bot. Only this sandbox's bot exists; its bot object carries the app id.
+        check_api_token(ctx, req)
+        if req.params["bot_id"] != ctx.config.bot_id:
+            raise ApiError(400201, '"Bot" not found.')
+        bot = {
+            "bot_userid": ctx.config.bot_id,
+            "bot_nickname": ctx.config.bot_nickname,
+            "bot_profile_url": "",
+            "bot_type": "ai_chatbot",
+            "app_id": ctx.config.app_id,
+        }
+        return json_response({"bot": bot, "is_privacy_mode": False, "show_member": True})
+
     return [
         route("GET", "/v3/users/{user_id}", "platform_api", get_user),
         route("POST", "/v3/users", "platform_api", create_user),
@@ -173,4 +188,5 @@ def routes(ctx: SandboxContext) -> list[RouteSpec]:
         route("DELETE", "/v3/users/{user_id}", "platform_api", delete_user),
         route("POST", "/v3/users/{user_id}/token", "platform_api", issue_token),
         route("DELETE", "/v3/users/{user_id}/token", "platform_api", revoke_tokens),
+        route("GET", "/v3/bots/{bot_id}", "platform_api", get_bot),
     ]

@@ -5,6 +5,12 @@ Users, channels and messages must survive a restart: the widget caches its chann
 them would leave a blank widget. Credentials are stored only as SHA-256 digests; the plaintext
 token or session key exists only in the response that handed it out.
 
+Session tokens are stateless signed JWTs, as at Sendbird: what the store keeps for them is the
+signing secret (``sandbox_meta``, so tokens survive a restart on the same database), each user's
+token number and version (``token_subjects``; revoking all tokens bumps the version) and a
+ledger of issuances (``token_issues``, one row per ``POST /v3/users/{id}/token`` even when the
+same token string is handed out twice) for the control surface's token listing.
+
 All methods are synchronous and short. The sandbox calls them from its event loop; SQLite on a
 local file answers in microseconds, which is cheaper than hopping to a thread pool.
 """
@@ -32,15 +38,27 @@ CREATE TABLE IF NOT EXISTS users (
     last_seen_at INTEGER NOT NULL DEFAULT 0,
     created_at INTEGER NOT NULL
 );
-CREATE TABLE IF NOT EXISTS session_tokens (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
-    token_sha256 TEXT NOT NULL UNIQUE,
-    user_id TEXT NOT NULL,
-    issued_at INTEGER NOT NULL,
-    expires_at INTEGER NOT NULL,
-    revoked INTEGER NOT NULL DEFAULT 0
+DROP TABLE IF EXISTS session_tokens;
+CREATE TABLE IF NOT EXISTS sandbox_meta (
+    key TEXT PRIMARY KEY,
+    value TEXT NOT NULL
 );
-CREATE INDEX IF NOT EXISTS session_tokens_user ON session_tokens(user_id);
+CREATE TABLE IF NOT EXISTS token_subjects (
+    user_id TEXT PRIMARY KEY,
+    number INTEGER NOT NULL UNIQUE,
+    version INTEGER NOT NULL DEFAULT 0,
+    revoked_below INTEGER NOT NULL DEFAULT 0,
+    expired_below INTEGER NOT NULL DEFAULT 0
+);
+CREATE TABLE IF NOT EXISTS token_issues (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    token_sha256 TEXT NOT NULL,
+    user_id TEXT NOT NULL,
+    version INTEGER NOT NULL,
+    issued_at INTEGER NOT NULL,
+    expires_at INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS token_issues_user ON token_issues(user_id);
 CREATE TABLE IF NOT EXISTS session_keys (
     key_sha256 TEXT PRIMARY KEY,
     user_id TEXT NOT NULL,
@@ -127,7 +145,17 @@ class Store:
             self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.executescript(SCHEMA)
+        self._add_missing_columns()
         self._seed_message_ids()
+
+    def _add_missing_columns(self) -> None:
+        """Bring a database written by an earlier sandbox version up to the current schema."""
+        with self._lock:
+            columns = {row["name"] for row in self._db.execute("PRAGMA table_info(token_subjects)")}
+            if "expired_below" not in columns:
+                self._db.execute(
+                    "ALTER TABLE token_subjects ADD COLUMN expired_below INTEGER NOT NULL DEFAULT 0"
+                )
 
     def _seed_message_ids(self) -> None:
         """Start message ids at a time-based value in a new database.
@@ -171,7 +199,8 @@ class Store:
             self._db.execute("BEGIN")
             for table in (
                 "users",
-                "session_tokens",
+                "token_subjects",
+                "token_issues",
                 "session_keys",
                 "channels",
                 "channel_members",
@@ -244,13 +273,27 @@ class Store:
             )
         return self.get_user(user_id)
 
-    def delete_user(self, user_id: str) -> bool:
-        """Delete a user and its credentials; messages and memberships stay for history."""
+    def delete_user(self, user_id: str) -> dict[str, int]:
+        """Delete a user, its credentials and its channel memberships.
+
+        As at Sendbird, a user re-created with the same id starts without channels, and its
+        old session tokens stay invalid (the new user gets another token number). Messages
+        stay for the other members' history.
+
+        Returns:
+            ``{"users": 0 or 1, "memberships": n}``: how many rows went.
+        """
         with self._lock:
+            self._db.execute("BEGIN")
             deleted = self._db.execute("DELETE FROM users WHERE user_id = ?", (user_id,)).rowcount
-            self._db.execute("DELETE FROM session_tokens WHERE user_id = ?", (user_id,))
+            memberships = self._db.execute(
+                "DELETE FROM channel_members WHERE user_id = ?", (user_id,)
+            ).rowcount
+            self._db.execute("DELETE FROM token_subjects WHERE user_id = ?", (user_id,))
+            self._db.execute("DELETE FROM token_issues WHERE user_id = ?", (user_id,))
             self._db.execute("DELETE FROM session_keys WHERE user_id = ?", (user_id,))
-        return deleted > 0
+            self._db.execute("COMMIT")
+        return {"users": deleted, "memberships": memberships}
 
     def mark_login(self, user_id: str) -> None:
         """Remember that the user connected at least once (``has_ever_logged_in``)."""
@@ -267,40 +310,113 @@ class Store:
 
     # -- session tokens -------------------------------------------------------------------
 
-    def add_token(self, user_id: str, token_sha256: str, issued_at: int, expires_at: int) -> None:
-        """Record an issued session token by digest."""
+    def meta_value(self, key: str, default: str) -> str:
+        """A persisted setting of this database, stored with ``default`` on first use."""
+        with self._lock:
+            self._db.execute(
+                "INSERT OR IGNORE INTO sandbox_meta(key, value) VALUES (?, ?)", (key, default)
+            )
+            row = self._db.execute(
+                "SELECT value FROM sandbox_meta WHERE key = ?", (key,)
+            ).fetchone()
+        return str(row["value"])
+
+    def token_subject(self, user_id: str) -> dict[str, Any]:
+        """The user's token number and version, assigned on first use.
+
+        Numbers come from a counter kept in ``sandbox_meta`` that never goes back (not even on
+        reset), so a deleted and re-created user never gets its old number again.
+        """
+        with self._lock:
+            row = self._db.execute(
+                "SELECT * FROM token_subjects WHERE user_id = ?", (user_id,)
+            ).fetchone()
+            if row is not None:
+                return dict(row)
+            self._db.execute("BEGIN")
+            self._db.execute(
+                "INSERT OR IGNORE INTO sandbox_meta(key, value) VALUES ('next_user_number', '1')"
+            )
+            number = int(
+                self._db.execute(
+                    "SELECT value FROM sandbox_meta WHERE key = 'next_user_number'"
+                ).fetchone()["value"]
+            )
+            self._db.execute(
+                "UPDATE sandbox_meta SET value = ? WHERE key = 'next_user_number'",
+                (str(number + 1),),
+            )
+            self._db.execute(
+                "INSERT INTO token_subjects(user_id, number) VALUES (?, ?)", (user_id, number)
+            )
+            self._db.execute("COMMIT")
+            return {
+                "user_id": user_id,
+                "number": number,
+                "version": 0,
+                "revoked_below": 0,
+                "expired_below": 0,
+            }
+
+    def subject_by_number(self, number: int) -> dict[str, Any] | None:
+        """The token subject (user id, version) with this number, or ``None``."""
+        return self._one("SELECT * FROM token_subjects WHERE number = ?", (number,))
+
+    def bump_token_version(self, user_id: str, *, revoke: bool) -> dict[str, Any]:
+        """Move the user to the next token version; every older token stops working.
+
+        Args:
+            user_id: Owner.
+            revoke: ``True``: older tokens count as revoked (Sendbird's revoke-all, which
+                moves ``revoked_below``); ``False``: they count as expired (the control
+                surface's expire-token, which moves ``expired_below``).
+
+        Returns:
+            The subject as it was before the bump.
+        """
+        before = self.token_subject(user_id)
+        with self._lock:
+            self._db.execute(
+                "UPDATE token_subjects SET version = version + 1,"
+                " revoked_below = CASE WHEN ? THEN version + 1 ELSE revoked_below END,"
+                " expired_below = CASE WHEN ? THEN expired_below ELSE version + 1 END"
+                " WHERE user_id = ?",
+                (int(revoke), int(revoke), user_id),
+            )
+        return before
+
+    def add_token(
+        self, user_id: str, token_sha256: str, version: int, issued_at: int, expires_at: int
+    ) -> None:
+        """Record one issuance of a session token (by digest; repeats get their own row)."""
         self._run(
-            "INSERT INTO session_tokens(token_sha256, user_id, issued_at, expires_at)"
-            " VALUES (?, ?, ?, ?)",
-            (token_sha256, user_id, issued_at, expires_at),
+            "INSERT INTO token_issues(token_sha256, user_id, version, issued_at, expires_at)"
+            " VALUES (?, ?, ?, ?, ?)",
+            (token_sha256, user_id, version, issued_at, expires_at),
         )
 
-    def check_token(self, token_sha256: str, now: int) -> CredentialCheck:
-        """Classify a session token digest as ok, expired, revoked or unknown."""
+    def count_live_tokens(self, user_id: str, min_version: int, now: int) -> int:
+        """Issuances to the user with ``version >= min_version`` whose ``e`` has not passed."""
         row = self._one(
-            "SELECT user_id, expires_at, revoked FROM session_tokens WHERE token_sha256 = ?",
-            (token_sha256,),
+            "SELECT COUNT(*) AS n FROM token_issues"
+            " WHERE user_id = ? AND version >= ? AND expires_at > ?",
+            (user_id, min_version, now),
         )
-        return _classify(row, now)
-
-    def expire_tokens(self, user_id: str, now: int) -> int:
-        """Make every token the user holds expire now; returns how many were still valid."""
-        return self._run(
-            "UPDATE session_tokens SET expires_at = ? WHERE user_id = ? AND expires_at > ?",
-            (now, user_id, now),
-        )
-
-    def revoke_tokens(self, user_id: str) -> int:
-        """Revoke every token issued to the user so far."""
-        return self._run(
-            "UPDATE session_tokens SET revoked = 1 WHERE user_id = ? AND revoked = 0", (user_id,)
-        )
+        return int(row["n"]) if row else 0
 
     def list_tokens(self, user_id: str | None = None) -> list[dict[str, Any]]:
-        """Issued tokens in issue order (digests only)."""
+        """Issuances in issue order (digests only), with the user's current token version.
+
+        Each row has ``revoked_below`` and ``expired_below`` of its user (``None`` when the
+        user is gone).
+        """
+        select = (
+            "SELECT i.*, s.revoked_below AS revoked_below, s.expired_below AS expired_below"
+            " FROM token_issues i LEFT JOIN token_subjects s ON s.user_id = i.user_id"
+        )
         if user_id is None:
-            return self._all("SELECT * FROM session_tokens ORDER BY id")
-        return self._all("SELECT * FROM session_tokens WHERE user_id = ? ORDER BY id", (user_id,))
+            return self._all(select + " ORDER BY i.id")
+        return self._all(select + " WHERE i.user_id = ? ORDER BY i.id", (user_id,))
 
     # -- session keys ---------------------------------------------------------------------
 

@@ -147,23 +147,35 @@ class ChatSocket:
             app_id = query.get("ai")
             if app_id and app_id != self.config.app_id:
                 raise ApiError(400304, "Application not found.")
+            wanted = query.get("user_id") or None
+            current: tuple[str, str, int] | None = None
             if key is not None:
                 check = self.ctx.credentials.check_session_key_digest(sha256_hex(key))
                 raise_for_session_key(check)
-                wanted = query.get("user_id")
                 if wanted and wanted != check.user_id:
                     raise ApiError(400303, "Invalid session key.")
                 user_id = check.user_id
-                key_value, digest, expires_at = key, sha256_hex(key), check.expires_at
-                how = f"session key {digest[:12]}..."
+                current = (key, sha256_hex(key), check.expires_at)
+                how = f"session key {current[1][:12]}..."
             elif token is not None:
-                user_id = self.ctx.credentials.require_token(token, query.get("user_id") or None)
-                issued = self.ctx.credentials.issue_session_key(user_id)
-                key_value, digest, expires_at = issued.key, issued.key_sha256, issued.expires_at
+                user_id = self.ctx.credentials.require_token(token, wanted)
                 how = f"token {short_hash(token)}..."
+            elif self.config.allow_login_without_token and wanted:
+                # Sendbird without "Deny login": a user id alone connects, creating the user.
+                user_id = wanted
+                if self.ctx.store.get_user(user_id) is None:
+                    self.ctx.store.create_user(user_id, "", "", now=now_ms())
+                how = "no token (login without a token is allowed)"
             else:
                 raise ApiError(400302, "A session token is required.")
+            if refusal := self.ctx.take_login_refusal(user_id):
+                raise refusal
             user = self.ctx.require_user(user_id)
+            if current is not None:
+                key_value, digest, expires_at = current
+            else:
+                issued = self.ctx.credentials.issue_session_key(user_id)
+                key_value, digest, expires_at = issued.key, issued.key_sha256, issued.expires_at
         except ApiError as error:
             self.ctx.stats.websocket["login_errors"] += 1
             logger.info(
@@ -345,6 +357,8 @@ class ChatSocket:
             user_id = self.ctx.credentials.require_token(
                 token if isinstance(token, str) else None, self.conn.user_id
             )
+            if refusal := self.ctx.take_login_refusal(user_id):
+                raise refusal
             user = self.ctx.require_user(user_id)
         except ApiError as error:
             self.ctx.stats.websocket["login_errors"] += 1

@@ -10,19 +10,23 @@ The API token never leaves the server and never appears in messages or logs.
 from .client import DEFAULT_TIMEOUT, SendbirdClient, encode_path_segment
 from .errors import (
     SendbirdAPIError,
+    SendbirdApplicationUnavailableError,
     SendbirdAuthError,
     SendbirdConflictError,
     SendbirdConnectionError,
     SendbirdError,
     SendbirdInputError,
+    SendbirdNotAuthorizedError,
     SendbirdNotFoundError,
+    SendbirdOriginNotAllowedError,
+    SendbirdPlanLimitError,
     SendbirdRateLimitError,
     SendbirdRetryAfterTooLongError,
     SendbirdServerError,
     SendbirdTimeoutError,
     SendbirdValidationError,
 )
-from .models import SendbirdUser, SessionToken
+from .models import SendbirdBot, SendbirdUser, SessionToken
 from .redaction import RedactingFilter, redact
 from .retry import RetryPolicy, parse_retry_after
 
@@ -31,13 +35,18 @@ __all__ = [
     "RedactingFilter",
     "RetryPolicy",
     "SendbirdAPIError",
+    "SendbirdApplicationUnavailableError",
     "SendbirdAuthError",
+    "SendbirdBot",
     "SendbirdClient",
     "SendbirdConflictError",
     "SendbirdConnectionError",
     "SendbirdError",
     "SendbirdInputError",
+    "SendbirdNotAuthorizedError",
     "SendbirdNotFoundError",
+    "SendbirdOriginNotAllowedError",
+    "SendbirdPlanLimitError",
     "SendbirdRateLimitError",
     "SendbirdRetryAfterTooLongError",
     "SendbirdServerError",

@@ -36,7 +36,7 @@ from .errors import (
     SendbirdTimeoutError,
     error_from_response,
 )
-from .models import SendbirdUser, SessionToken, datetime_to_unix_ms
+from .models import SendbirdBot, SendbirdUser, SessionToken, datetime_to_unix_ms
 from .redaction import RedactingFilter, redact
 from .retry import RetryPolicy
 
@@ -67,6 +67,7 @@ USER_AGENT = f"sendbird-reflex-sample/0.1 (python-httpx/{httpx.__version__})"
 USERS = "/v3/users"
 USER = "/v3/users/{user_id}"
 USER_TOKEN = "/v3/users/{user_id}/token"  # noqa: S105 - a path template, not a secret
+BOT = "/v3/bots/{bot_id}"
 
 _APP_ID = re.compile(r"[A-Za-z0-9-]+")
 _HEADER_SAFE = re.compile(r"[\x21-\x7e]+")  # visible ASCII, no spaces or newlines
@@ -327,6 +328,26 @@ class SendbirdClient:
         data = await self._request("PUT", USER, user_id=user_id, json_body=body)
         return SendbirdUser.from_api(_expect_object(data, "PUT " + USER))
 
+    # ------------------------------------------------------------------ bots
+
+    async def get_bot(self, bot_id: str) -> SendbirdBot | None:
+        """Fetch a bot of this application, or ``None`` if Sendbird says it does not exist.
+
+        Like :meth:`get_user`, ``None`` means exactly code 400201 (no such bot in the
+        application the API token belongs to); every other failure raises. The bot's own
+        ``bot_token`` in the answer is dropped.
+
+        Raises:
+            SendbirdInputError: ``bot_id`` is empty or too long.
+            SendbirdError: Any other failure (see :mod:`.errors`).
+        """
+        _check_user_id(bot_id, field="bot_id")
+        try:
+            data = await self._request("GET", BOT, bot_id=bot_id)
+        except SendbirdNotFoundError:
+            return None
+        return SendbirdBot.from_api(_expect_object(data, "GET " + BOT))
+
     # -------------------------------------------------------- session tokens
 
     async def issue_session_token(self, user_id: str, expires_at: datetime) -> SessionToken:
@@ -378,6 +399,7 @@ class SendbirdClient:
         template: str,
         *,
         user_id: str | None = None,
+        bot_id: str | None = None,
         json_body: Mapping[str, object] | None = None,
     ) -> Any:
         """Send one API call with retries; return the decoded JSON body (or ``None``).
@@ -390,6 +412,8 @@ class SendbirdClient:
         path = template
         if user_id is not None:
             path = template.replace("{user_id}", encode_path_segment(user_id))
+        if bot_id is not None:
+            path = path.replace("{bot_id}", encode_path_segment(bot_id))
         content = None
         if json_body is not None:
             content = json.dumps(json_body, ensure_ascii=False).encode("utf-8")
@@ -525,14 +549,14 @@ def _normalise_base_url(base_url: str) -> str:
     return text
 
 
-def _check_user_id(user_id: object) -> None:
+def _check_user_id(user_id: object, field: str = "user_id") -> None:
     if not isinstance(user_id, str):
-        raise SendbirdInputError("user_id", "must be a string")
+        raise SendbirdInputError(field, "must be a string")
     if not user_id:
-        raise SendbirdInputError("user_id", "must not be empty")
+        raise SendbirdInputError(field, "must not be empty")
     if len(user_id) > MAX_USER_ID_LENGTH:
         raise SendbirdInputError(
-            "user_id",
+            field,
             f"is {len(user_id)} characters long; Sendbird allows at most {MAX_USER_ID_LENGTH}",
         )
 

@@ -43,6 +43,10 @@ INVALID_API_TOKEN = 400401
 RESOURCE_NOT_FOUND = 400201
 RESOURCE_ALREADY_EXISTS = 400202
 RATE_LIMIT_EXCEEDED = 500910
+NOT_AUTHORIZED = 400108  # the credential is valid but may not touch this resource
+PLAN_LIMIT_EXCEEDED = 400306  # a quota or limit of the application's plan was reached
+ORIGIN_NOT_ALLOWED = 400307  # a domain / allowed-origin restriction refused the request
+APPLICATION_UNAVAILABLE = 403100  # the application is suspended (e.g. a lapsed trial)
 _VALIDATION_CODES = frozenset({400402, 400403, 400404})  # missing params, bad JSON, bad URL
 
 _MAX_DETAIL_CHARS = 200
@@ -199,6 +203,55 @@ class SendbirdAuthError(SendbirdAPIError):
     )
 
 
+class SendbirdApplicationUnavailableError(SendbirdAuthError):
+    """The application is not available (code 403100), e.g. its free trial has lapsed.
+
+    A :class:`SendbirdAuthError` subclass, since nothing the app does can work until the
+    application is available again, but the API token itself is fine: the fix is in the
+    Dashboard's plan and billing, not in ``SENDBIRD_API_TOKEN``.
+    """
+
+    _summary = "The Sendbird application is not available"
+    _hint = (
+        "the application is suspended or its plan has ended (for example a free trial that "
+        "expired); check the plan or trial status of this application in the Sendbird "
+        "Dashboard (Settings > Application > General, Billing). The API token is not the problem"
+    )
+
+
+class SendbirdNotAuthorizedError(SendbirdAPIError):
+    """The credential is valid but not authorized for this resource (code 400108)."""
+
+    _summary = "Sendbird refused access to this resource"
+    _hint = (
+        "the request was authenticated but is not allowed to act on this resource; use the "
+        "master or a secondary API token of the application that owns it (a session may only "
+        "act on its own user and channels)"
+    )
+
+
+class SendbirdPlanLimitError(SendbirdAPIError):
+    """A quota or limit of the application's plan was reached (code 400306)."""
+
+    _summary = "Sendbird refused the request: a plan limit or quota was reached"
+    _hint = (
+        "the application's plan does not allow this (a quota such as monthly active users, or "
+        "a feature outside the plan); check usage and the plan in the Sendbird Dashboard, or "
+        "upgrade it"
+    )
+
+
+class SendbirdOriginNotAllowedError(SendbirdAPIError):
+    """A domain or allowed-origin restriction refused the request (code 400307)."""
+
+    _summary = "Sendbird refused the request because of a domain restriction"
+    _hint = (
+        "the application restricts which domains (allowed origins) may use it; add the origin "
+        "the app is served from (scheme, host and port) to the allowed domains in the Sendbird "
+        "Dashboard's application security settings"
+    )
+
+
 class SendbirdNotFoundError(SendbirdAPIError):
     """The resource does not exist (code 400201, which Sendbird sends with HTTP 400)."""
 
@@ -331,6 +384,14 @@ def _error_class(status_code: int, code: int | None) -> type[SendbirdAPIError]:
     if code is not None:
         if code == INVALID_API_TOKEN:
             return SendbirdAuthError
+        if code == APPLICATION_UNAVAILABLE:
+            return SendbirdApplicationUnavailableError
+        if code == NOT_AUTHORIZED:  # inside the 4001xx parameter range: test it first
+            return SendbirdNotAuthorizedError
+        if code == PLAN_LIMIT_EXCEEDED:
+            return SendbirdPlanLimitError
+        if code == ORIGIN_NOT_ALLOWED:
+            return SendbirdOriginNotAllowedError
         if code == RESOURCE_NOT_FOUND:
             return SendbirdNotFoundError
         if code == RESOURCE_ALREADY_EXISTS:

@@ -83,6 +83,48 @@ class SendbirdUser:
 
 
 @dataclass(frozen=True)
+class SendbirdBot:
+    """The parts of a bot resource (``GET /v3/bots/{bot_id}``) the set-up check uses.
+
+    Sendbird nests the bot under ``"bot"`` (``bot_userid``, ``bot_nickname``...); the
+    resource also holds the bot's own ``bot_token``, which is deliberately not kept.
+
+    Attributes:
+        bot_id: The bot's user id (what the widget gets as ``botId``).
+        nickname: Its display name, or ``""``.
+        app_id: The application the bot belongs to when the answer says so (the local
+            sandbox does), else ``None``.
+    """
+
+    bot_id: str
+    nickname: str = ""
+    app_id: str | None = None
+
+    @classmethod
+    def from_api(cls, data: Mapping[str, Any]) -> SendbirdBot:
+        """Build a bot from the JSON of ``GET /v3/bots/{bot_id}``.
+
+        Raises:
+            SendbirdError: The JSON has no string ``bot_userid`` (not a bot resource).
+        """
+        nested = data.get("bot")
+        bot: Mapping[str, Any] = nested if isinstance(nested, Mapping) else data
+        bot_id = bot.get("bot_userid", bot.get("bot_id"))
+        if not isinstance(bot_id, str) or not bot_id:
+            raise SendbirdError("Sendbird returned a bot without a bot_userid; unexpected response")
+        app_id: object = None
+        for source in (bot, data):
+            for key in ("app_id", "application_id"):
+                if app_id is None and isinstance(source.get(key), str) and source[key]:
+                    app_id = source[key]
+        return cls(
+            bot_id=bot_id,
+            nickname=str(bot.get("bot_nickname") or ""),
+            app_id=app_id if isinstance(app_id, str) else None,
+        )
+
+
+@dataclass(frozen=True)
 class SessionToken:
     """A session token as issued by ``POST /v3/users/{user_id}/token``.
 

@@ -209,6 +209,10 @@ class AuthState(rx.State):
         else:
             self._accept_sign_in(signed_in)
             logger.info("account %s registered", signed_in.account.id)
+            # A new account has no Sendbird user yet: its first chat creates it, then issues
+            # (two Platform API calls), instead of issuing first and getting 400201.
+            new_user_id = signed_in_user(signed_in.account).identity.user_id
+            get_services().tokens.note_new_user(new_user_id)
             yield rx.redirect(routes.CHAT)
         finally:
             self.submitting = False

@@ -9,7 +9,9 @@ The widget's custom session handler, with every decision made on the server:
    an event; the handler re-checks the sign-in, issues a fresh token for *that* account's
    Sendbird user and answers through `token_reply` (the bridge resolves or rejects).
 3. `session_refreshed` / `session_error` / `session_closed`: the other callbacks, shown in
-   the session panel's status and timeline.
+   the session panel's status and timeline. `connection_status` is the SDK's own connection
+   state as the bridge observes it: the panel says "Connected" only once the SDK has
+   connected, not when the widget's bundle has mounted (`island_status`).
 4. `reconnect`, `end_session`: remount with a fresh token, or revoke every token of the
    user, clear the widget's cache and unmount it. Sign-out (in `auth.py`) ends the session
    the same way.
@@ -32,6 +34,7 @@ from reflex.event import EventSpec
 
 from sample_app import routes
 from sample_app.components.chat_ai_widget import (
+    CONNECTION_STATES,
     SessionErrorDetail,
     TokenReply,
     clear_widget_cache_script,
@@ -50,6 +53,8 @@ MAX_TIMELINE_EVENTS = 50
 MAX_REPORTED_TEXT = 300
 NO_REPLY: TokenReply = {"request_id": 0, "token": "", "error": ""}
 SIGNED_OUT_REPLY = "You are signed out; sign in again to continue chatting."
+# Phases a late "disconnected"/"failed" must not overwrite: the session is already over.
+_SESSION_OVER = frozenset({SessionPhase.CLOSED, SessionPhase.ENDED})
 # A revocation that failed (after the client's own retries) is tried once more after this.
 REVOCATION_RETRY_PAUSE_SECONDS = 1.0
 
@@ -286,6 +291,9 @@ class ChatSessionState(AuthState):
         """onSessionClosed: the session is over (revoked); offer to reconnect."""
         if not self.widget_visible or self.phase == SessionPhase.CLOSED:
             return  # no widget is meant to be live, or the SDK reported a revocation twice
+        if self.phase == SessionPhase.CONNECTION_FAILED:
+            self._log("onSessionClosed", "after the refused connection")
+            return  # the refused login's reason stays on the panel
         self._set_phase(SessionPhase.CLOSED)
         self._log("onSessionClosed", "reconnect to start a new session")
 
@@ -296,12 +304,52 @@ class ChatSessionState(AuthState):
             return
         self.island_state = _bounded(state)
         if state == "mounted":
-            self._set_phase(SessionPhase.CONNECTED)
+            # Loaded, not connected: the SDK's connection is reported by connection_status.
+            if self.phase in (SessionPhase.CONNECTING, SessionPhase.RECONNECTING):
+                self._set_phase(SessionPhase.WIDGET_LOADED)
             self._log("widget mounted", f"React {_bounded(detail)} island")
         elif state == "error":
             self.last_error = _bounded(detail)
             self._set_phase(SessionPhase.WIDGET_ERROR)
             self._log("widget error", self.last_error)
+
+    @rx.event
+    def connection_status(self, state: str, detail: str) -> None:
+        """The Sendbird SDK's connection state, as the bridge observes it.
+
+        `state` is one of CONNECTION_STATES; `detail` says why (the error code and message
+        when the first connection fails). Anything else, and reports while no widget is
+        meant to be live, are ignored.
+        """
+        if not self.widget_visible or state not in CONNECTION_STATES:
+            return
+        detail = _bounded(detail)
+        phase = SessionPhase(self.phase)
+        if state == "connecting":
+            if phase in (SessionPhase.CONNECTING, SessionPhase.RECONNECTING):
+                self._set_phase(SessionPhase.WIDGET_LOADED)
+            self._log("SDK connecting", detail)
+        elif state == "connected":
+            if phase in (SessionPhase.CONNECTION_FAILED, SessionPhase.DISCONNECTED):
+                self.last_error = ""
+            if phase != SessionPhase.REFRESHED:
+                self._set_phase(SessionPhase.CONNECTED)
+            self._log("SDK connected", detail)
+        elif state == "reconnecting":
+            if phase not in _SESSION_OVER:
+                self._set_phase(SessionPhase.RECONNECTING_SDK)
+            self._log("SDK reconnecting", detail)
+        elif state == "disconnected":
+            if phase not in _SESSION_OVER:  # the disconnect after a closed session: not news
+                self._set_phase(SessionPhase.DISCONNECTED)
+            self._log("SDK disconnected", detail)
+        else:
+            # Only a refused first connection is "failed" (the bridge reports it from
+            # connect()); it wins over onSessionClosed, which the SDK also fires when the
+            # login is refused as deactivated/deleted (400300/400301), because it says why.
+            self.last_error = detail or "The Sendbird SDK could not connect."
+            self._set_phase(SessionPhase.CONNECTION_FAILED)
+            self._log("SDK connection failed", self.last_error)
 
     # ---- user actions ----
 
@@ -328,8 +376,11 @@ class ChatSessionState(AuthState):
                 yield rx.redirect(routes.SIGN_IN)
             return
         self.widget_visible = True
+        # The bridge forgets the widget's cached channel before it remounts for a new
+        # remount_key: a channel deleted at Sendbird (or a user re-created without its
+        # memberships) otherwise leaves the widget blank after every reconnect.
         self.remount_key += 1
-        self._log("reconnect", "widget remounted with a new token")
+        self._log("reconnect", "widget cache cleared; remounted with a new token")
 
     @rx.event
     async def end_session(self) -> AsyncIterator[EventSpec | None]:

@@ -23,7 +23,11 @@ class SessionPhase(StrEnum):
     ISSUING_FIRST_TOKEN = "issuing_first_token"  # noqa: S105 - a phase name
     START_FAILED = "start_failed"
     CONNECTING = "connecting"
+    WIDGET_LOADED = "widget_loaded"
     CONNECTED = "connected"
+    RECONNECTING_SDK = "reconnecting_sdk"
+    DISCONNECTED = "disconnected"
+    CONNECTION_FAILED = "connection_failed"
     REFRESHING = "refreshing"
     REFRESHED = "refreshed"
     REFRESH_FAILED = "refresh_failed"
@@ -42,7 +46,9 @@ class PhaseDisplay:
     Attributes:
         label: The status text.
         tone: The badge colour.
-        offers_reconnect: Whether the Reconnect button is enabled in this phase.
+        offers_reconnect: Whether the Reconnect button is enabled in this phase. It is
+            also offered while connected: a widget that shows nothing (its cached channel
+            was deleted at Sendbird) reports no error, and Reconnect starts a fresh channel.
     """
 
     label: str
@@ -61,12 +67,23 @@ PHASE_DISPLAY: dict[SessionPhase, PhaseDisplay] = {
     SessionPhase.CONNECTING: PhaseDisplay(
         "Token issued; connecting the widget", "blue", offers_reconnect=False
     ),
-    SessionPhase.CONNECTED: PhaseDisplay("Connected", "green", offers_reconnect=False),
+    SessionPhase.WIDGET_LOADED: PhaseDisplay(
+        "Widget loaded; connecting…", "blue", offers_reconnect=False
+    ),
+    # "Connected" only once the Sendbird SDK reports its connection (the bridge observes it).
+    SessionPhase.CONNECTED: PhaseDisplay("Connected", "green", offers_reconnect=True),
+    SessionPhase.RECONNECTING_SDK: PhaseDisplay(
+        "Connection lost; the SDK is reconnecting…", "amber", offers_reconnect=False
+    ),
+    SessionPhase.DISCONNECTED: PhaseDisplay("Disconnected", "red", offers_reconnect=True),
+    SessionPhase.CONNECTION_FAILED: PhaseDisplay(
+        "Could not connect to Sendbird", "red", offers_reconnect=True
+    ),
     SessionPhase.REFRESHING: PhaseDisplay(
         "Refreshing the session token…", "amber", offers_reconnect=False
     ),
     SessionPhase.REFRESHED: PhaseDisplay(
-        "Connected (session refreshed)", "green", offers_reconnect=False
+        "Connected (session refreshed)", "green", offers_reconnect=True
     ),
     SessionPhase.REFRESH_FAILED: PhaseDisplay("Token refresh failed", "red", offers_reconnect=True),
     SessionPhase.SESSION_ERROR: PhaseDisplay("Session error", "red", offers_reconnect=True),

@@ -1,18 +1,25 @@
-"""Live tier: the Sendbird client against real Sendbird.
+"""Live tier: the Sendbird client, the set-up check and the widget's login against real Sendbird.
 
 Every test in this folder is marked `live` and skipped unless `SENDBIRD_APP_ID` and
-`SENDBIRD_API_TOKEN` are set in the process environment. A `.env` file is deliberately not
-read here: real credentials reach these tests only when someone exports them on purpose.
-`SENDBIRD_API_HOST`, when set, replaces `https://api-{app_id}.sendbird.com`.
+`SENDBIRD_API_TOKEN` are set in the process environment. A `.env` file is never read by the
+test suite: `make live` loads it explicitly into this one command's environment (python-dotenv's
+`run`, without overriding what is already exported), so real credentials reach these tests only
+on purpose. `SENDBIRD_API_HOST` / `SENDBIRD_WS_HOST`, when set, replace the default hosts.
+
+`make live` also sets `SAMPLE_APP_LIVE_REQUIRED=1`: then missing credentials make the run fail
+(every test skipped is not a pass), while `make test` just reports the skips with the reason.
+Users the tests create (`live-test-<hex>`) are deleted at the end of the session.
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import quote
 
+import httpx
 import pytest
 import pytest_asyncio
 
@@ -20,6 +27,7 @@ from sample_app.sendbird_api import SendbirdClient
 
 _HERE = Path(__file__).resolve().parent
 REQUIRED = ("SENDBIRD_APP_ID", "SENDBIRD_API_TOKEN")
+LIVE_REQUIRED_VARIABLE = "SAMPLE_APP_LIVE_REQUIRED"
 
 
 @dataclass(frozen=True)
@@ -29,6 +37,18 @@ class LiveTarget:
     app_id: str
     api_token: str
     api_host: str | None
+    ws_host: str | None = None
+
+    @property
+    def base_url(self) -> str:
+        """The Platform API base URL (`SENDBIRD_API_HOST` without `/v3`, or Sendbird's)."""
+        host = (self.api_host or f"https://api-{self.app_id}.sendbird.com").rstrip("/")
+        return host.removesuffix("/v3").rstrip("/")
+
+    @property
+    def ws_base(self) -> str:
+        """The WebSocket base URL the widget would use."""
+        return (self.ws_host or f"wss://ws-{self.app_id}.sendbird.com").rstrip("/")
 
     def __repr__(self) -> str:
         return f"LiveTarget(app_id={self.app_id!r}, api_host={self.api_host!r})"
@@ -53,7 +73,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     missing = _missing_credentials()
     skip = pytest.mark.skip(
         reason=f"live Sendbird tests need {' and '.join(missing)} in the environment "
-        "(a .env file is not read for these)"
+        "(run `make live`, which loads .env for this tier only; the normal suite never reads it)"
     )
     for item in items:
         if not item.path.resolve().is_relative_to(_HERE):
@@ -72,7 +92,39 @@ def live_target() -> LiveTarget:
         app_id=os.environ["SENDBIRD_APP_ID"].strip(),
         api_token=os.environ["SENDBIRD_API_TOKEN"].strip(),
         api_host=os.environ.get("SENDBIRD_API_HOST", "").strip() or None,
+        ws_host=os.environ.get("SENDBIRD_WS_HOST", "").strip() or None,
     )
+
+
+@pytest.fixture(scope="session")
+def created_users(live_target: LiveTarget) -> Iterator[list[str]]:
+    """User ids the tests created; each is deleted (`DELETE /v3/users/{id}`) at the end."""
+    user_ids: list[str] = []
+    yield user_ids
+    failures: list[str] = []
+    with httpx.Client(
+        base_url=live_target.base_url,
+        headers={"Api-Token": live_target.api_token},
+        timeout=httpx.Timeout(10.0, connect=5.0),
+    ) as http:
+        for user_id in dict.fromkeys(user_ids):
+            response = http.delete(f"/v3/users/{quote(user_id, safe='')}")
+            if response.status_code != 200 and '"code":400201' not in response.text.replace(
+                " ", ""
+            ):
+                failures.append(f"{user_id}: HTTP {response.status_code}")
+    if failures:
+        pytest.fail("could not delete live test users: " + ", ".join(failures), pytrace=False)
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """Under `make live`, a run without credentials fails instead of passing on skips."""
+    if os.environ.get(LIVE_REQUIRED_VARIABLE) == "1" and (missing := _missing_credentials()):
+        print(  # noqa: T201 - the reason belongs next to pytest's summary
+            f"\nmake live: {' and '.join(missing)} not set (in .env or the environment); "
+            "nothing ran against Sendbird"
+        )
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
 
 @pytest_asyncio.fixture

@@ -22,10 +22,12 @@ from dotenv import dotenv_values
 from sample_app.config import (
     DEFAULT_SANDBOX_DB_PATH,
     DEFAULT_SANDBOX_PORT,
+    DEFAULT_SANDBOX_SESSION_KEY_TTL_SECONDS,
     PROJECT_ROOT,
     SANDBOX_APP_ID,
     SANDBOX_BOT_ID,
     load_settings,
+    read_sandbox_settings,
 )
 from sample_app.sandbox import SandboxConfig
 from sample_app.sandbox.__main__ import build_parser, main, read_defaults
@@ -150,8 +152,9 @@ def test_defaults_are_the_shared_sandbox_defaults() -> None:
     assert args.bot_nickname == "Sandbox Bot"
     assert args.db_path == str(DEFAULT_SANDBOX_DB_PATH)
     assert DEFAULT_SANDBOX_DB_PATH == PROJECT_ROOT / ".sandbox" / "sandbox.db"
-    assert args.session_key_ttl == 3600
+    assert args.session_key_ttl == DEFAULT_SANDBOX_SESSION_KEY_TTL_SECONDS == 600  # 10 minutes
     assert args.api_token is None
+    assert args.allow_login_without_token is None  # SANDBOX_ALLOW_LOGIN_WITHOUT_TOKEN decides
     assert args.public_url is None
 
 
@@ -160,8 +163,34 @@ def test_sandbox_config_defaults_are_the_same() -> None:
 
     assert (config.app_id, config.bot_id) == (SANDBOX_APP_ID, SANDBOX_BOT_ID)
     assert config.bot_nickname == "Sandbox Bot"
-    assert config.session_key_ttl == 3600
+    assert config.session_key_ttl == 600  # session keys live 10 minutes by default
     assert config.db_path == ":memory:"  # a bare SandboxConfig writes nothing
+    assert config.allow_login_without_token is False  # like Sendbird with "Deny login" on
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [("1", True), ("true", True), (" ON ", True), ("yes", True), ("0", False), ("", False)],
+)
+def test_allow_login_without_token_variable(value: str, expected: bool) -> None:
+    env = {"SANDBOX_ALLOW_LOGIN_WITHOUT_TOKEN": value}
+    assert read_sandbox_settings(env, []).allow_login_without_token is expected
+    assert read_sandbox_settings({}, []).allow_login_without_token is False
+
+
+def test_allow_login_without_token_option_and_variable() -> None:
+    defaults, _ = read_defaults({"SANDBOX_API_TOKEN": "a-sandbox-token-0123"})
+    parser = build_parser(defaults)
+    assert parser.parse_args(["--allow-login-without-token"]).allow_login_without_token is True
+    assert parser.parse_args(["--no-allow-login-without-token"]).allow_login_without_token is False
+    assert SandboxConfig.from_settings(defaults).allow_login_without_token is False
+
+    on, _ = read_defaults(
+        {"SANDBOX_API_TOKEN": "a-sandbox-token-0123", "SANDBOX_ALLOW_LOGIN_WITHOUT_TOKEN": "1"}
+    )
+    assert SandboxConfig.from_settings(on).allow_login_without_token is True
+    changed = SandboxConfig.from_settings(on, allow_login_without_token=False)
+    assert changed.allow_login_without_token is False
 
 
 def test_sandbox_variables_are_the_defaults(tmp_path: Path) -> None:

@@ -61,6 +61,7 @@ def test_tokens_listing_has_no_plaintext(sandbox: Sandbox) -> None:
         "revoked",
         "expired",
         "token_sha256",
+        "version",
     }
     assert tokens[0]["token_sha256"] == hashlib.sha256(first.encode()).hexdigest()
     assert tokens[0]["revoked"] is True and tokens[0]["expired"] is False

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import gzip
 import json
+import time
 
 import pytest
 from sandbox_helpers import BOT_ID, Sandbox
@@ -324,7 +325,9 @@ async def test_logs_never_contain_credentials(
 ) -> None:
     caplog.set_level("DEBUG")
     client, url = await sandbox.chat()
-    token = sandbox.issue_token("user1")
+    # Another expiry than the connect token's, so this JWT is not the one that the test's own
+    # WebSocket client logs in its handshake.
+    token = sandbox.issue_token("user1", expires_at=int(time.time() + 7200) * 1000)
     async with client:
         await client.request("MESG", {"channel_url": url, "message": "secret?"})
         _, refreshed = await client.request("LOGI", {"token": token, "expiring_session": 1})

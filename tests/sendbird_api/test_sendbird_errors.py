@@ -9,11 +9,16 @@ import pytest
 
 from sample_app.sendbird_api import (
     SendbirdAPIError,
+    SendbirdApplicationUnavailableError,
     SendbirdAuthError,
+    SendbirdBot,
     SendbirdConflictError,
     SendbirdError,
     SendbirdInputError,
+    SendbirdNotAuthorizedError,
     SendbirdNotFoundError,
+    SendbirdOriginNotAllowedError,
+    SendbirdPlanLimitError,
     SendbirdRateLimitError,
     SendbirdRetryAfterTooLongError,
     SendbirdServerError,
@@ -49,7 +54,10 @@ def envelope(code: int, message: str = "boom") -> bytes:
         (429, envelope(500910), SendbirdRateLimitError),
         (500, envelope(500910), SendbirdRateLimitError),  # the code decides
         (500, envelope(500901), SendbirdServerError),
-        (403, envelope(403100), SendbirdAuthError),
+        (403, envelope(403100), SendbirdApplicationUnavailableError),
+        (400, envelope(400108), SendbirdNotAuthorizedError),
+        (400, envelope(400306), SendbirdPlanLimitError),
+        (400, envelope(400307), SendbirdOriginNotAllowedError),
         (401, b"Unauthorized", SendbirdAuthError),
         (502, HTML_502, SendbirdServerError),
         (503, b"", SendbirdServerError),
@@ -208,3 +216,52 @@ def test_unix_ms_conversion_is_exact_and_needs_aware_datetimes() -> None:
     assert datetime_to_unix_ms(plus_two) == 1772366400123
     with pytest.raises(ValueError, match="timezone-aware"):
         datetime_to_unix_ms(datetime(2026, 3, 1, 12, 0, 0))
+
+
+# ---- codes a newly set-up real application runs into ----------------------------------------
+
+
+def test_application_unavailable_points_at_the_plan_not_the_token() -> None:
+    error = error_from_response(403, envelope(403100, "Application is not available."), JSON)
+
+    assert isinstance(error, SendbirdAuthError)  # still a configuration problem
+    text = str(error)
+    assert text.startswith("The Sendbird application is not available (code 403100, HTTP 403)")
+    assert "plan or trial" in text or "free trial" in text
+    assert "check SENDBIRD_API_TOKEN" not in text
+    assert "The API token is not the problem" in text
+
+
+@pytest.mark.parametrize(
+    ("code", "expected_words"),
+    [
+        (400306, ("plan limit or quota", "upgrade")),
+        (400307, ("domain restriction", "allowed domains")),
+        (400108, ("refused access to this resource", "master or a secondary API token")),
+    ],
+)
+def test_plan_origin_and_authorization_codes_say_what_to_do(
+    code: int, expected_words: tuple[str, ...]
+) -> None:
+    error = error_from_response(400, envelope(code), JSON, endpoint="GET /v3/bots/{bot_id}")
+
+    text = str(error)
+    assert text.startswith("GET /v3/bots/{bot_id}: ")
+    assert f"code {code}, HTTP 400" in text
+    for words in expected_words:
+        assert words in text
+    assert not isinstance(error, SendbirdValidationError)  # 400108 sits in the 4001xx range
+    assert not error.retryable
+
+
+def test_bot_from_api_drops_the_bot_token_and_reads_the_app_id() -> None:
+    data = {
+        "bot": {"bot_userid": "b1", "bot_nickname": "Helper", "bot_token": "secret-bot-token"},
+        "app_id": "APP",
+    }
+    bot = SendbirdBot.from_api(data)
+    assert bot == SendbirdBot(bot_id="b1", nickname="Helper", app_id="APP")
+    assert "secret-bot-token" not in repr(bot)
+    assert SendbirdBot.from_api({"bot": {"bot_userid": "b2"}}).app_id is None
+    with pytest.raises(SendbirdError):
+        SendbirdBot.from_api({"bot": {}})

@@ -44,6 +44,7 @@ def test_only_the_intended_handlers_are_events() -> None:
         "session_error",
         "session_closed",
         "island_status",
+        "connection_status",
         "reconnect",
         "end_session",
         "sandbox_expire_token",

@@ -187,6 +187,8 @@ async def test_callbacks_move_the_phase_and_the_timeline(tab: StateHarness) -> N
     chat = tab.chat
 
     chat.island_status("mounted", "18.3.1")
+    assert (chat.phase, chat.status) == (SessionPhase.WIDGET_LOADED, "Widget loaded; connecting…")
+    chat.connection_status("connected", "")
     assert (chat.phase, chat.status) == (SessionPhase.CONNECTED, "Connected")
     chat.session_error({"message": "Failed to get the session token", "code": 800500})
     assert chat.phase == SessionPhase.SESSION_ERROR
@@ -196,7 +198,7 @@ async def test_callbacks_move_the_phase_and_the_timeline(tab: StateHarness) -> N
     assert chat.status == "Connected (session refreshed)"
     assert chat.last_error == ""
     assert chat.last_refresh_at
-    assert not chat.reconnect_offered
+    assert chat.reconnect_offered  # a blank widget reports nothing: Reconnect stays offered
     chat.session_closed()
     chat.session_closed()  # the SDK reports a revocation twice
     assert chat.phase == SessionPhase.CLOSED
@@ -211,6 +213,7 @@ async def test_browser_sent_text_is_bounded(tab: StateHarness) -> None:
 
     tab.chat.session_error({"message": "x" * 100_000, "code": 1})
     tab.chat.island_status("error", "y" * 100_000)
+    tab.chat.connection_status("failed", "z" * 100_000)
 
     assert len(tab.chat.last_error) == MAX_REPORTED_TEXT
     assert all(len(event["detail"]) <= MAX_REPORTED_TEXT + 20 for event in tab.chat.timeline)
@@ -231,6 +234,8 @@ async def test_callbacks_from_a_tab_without_a_widget_change_nothing(tab: StateHa
     chat.session_error({"message": "spoofed", "code": 1})
     chat.session_closed()
     chat.island_status("mounted", "spoofed")
+    chat.connection_status("failed", "spoofed")
+    chat.connection_status("connected", "spoofed")
 
     assert chat.timeline == []
     assert chat.last_error == ""
@@ -392,3 +397,112 @@ async def test_sign_in_expiry_is_checked_on_every_request(tab: StateHarness) -> 
 
     assert tab.chat.token_reply["error"] == SIGNED_OUT_REPLY
     assert tab.auth.sign_in_token == ""
+
+
+# ---- the SDK's connection state --------------------------------------------------------------
+
+
+async def test_connected_only_once_the_sdk_connects(tab: StateHarness) -> None:
+    await tab.open_chat("alice")
+    chat = tab.chat
+    assert chat.phase == SessionPhase.CONNECTING
+
+    chat.island_status("mounted", "18.3.1")
+    assert chat.status == "Widget loaded; connecting…"
+    assert not chat.reconnect_offered
+    chat.connection_status("connecting", "")
+    assert chat.phase == SessionPhase.WIDGET_LOADED
+    chat.connection_status("connected", "")
+    assert (chat.phase, chat.status) == (SessionPhase.CONNECTED, "Connected")
+    assert kinds(chat)[:3] == ["SDK connected", "SDK connecting", "widget mounted"]
+
+
+async def test_a_refused_first_connection_shows_the_reason(tab: StateHarness) -> None:
+    await tab.open_chat("alice")
+    chat = tab.chat
+    chat.island_status("mounted", "18.3.1")
+
+    chat.connection_status("failed", "400300: The user is deactivated.")
+
+    assert (chat.phase, chat.status) == (
+        SessionPhase.CONNECTION_FAILED,
+        "Could not connect to Sendbird",
+    )
+    assert chat.last_error == "400300: The user is deactivated."
+    assert chat.reconnect_offered
+    assert kinds(chat)[0] == "SDK connection failed"
+    # A later success (the SDK or a reconnect) clears the failure.
+    chat.connection_status("connected", "")
+    assert (chat.phase, chat.last_error) == (SessionPhase.CONNECTED, "")
+
+
+async def test_reconnecting_and_disconnected_are_shown(tab: StateHarness) -> None:
+    await tab.open_chat("alice")
+    chat = tab.chat
+    chat.connection_status("connected", "")
+
+    chat.connection_status("reconnecting", "")
+    assert chat.phase == SessionPhase.RECONNECTING_SDK
+    assert not chat.reconnect_offered
+    chat.connection_status("connected", "")
+    assert chat.phase == SessionPhase.CONNECTED
+    chat.connection_status("disconnected", "the SDK could not reconnect")
+    assert (chat.phase, chat.status) == (SessionPhase.DISCONNECTED, "Disconnected")
+    assert chat.reconnect_offered
+
+
+async def test_the_disconnect_after_a_closed_session_keeps_it_closed(tab: StateHarness) -> None:
+    await tab.open_chat("alice")
+    chat = tab.chat
+    chat.connection_status("connected", "")
+    chat.session_closed()
+
+    chat.connection_status("disconnected", "")
+
+    assert chat.phase == SessionPhase.CLOSED
+    assert chat.last_error == ""
+
+
+async def test_a_login_refused_as_deactivated_shows_the_refusal_not_closed(
+    tab: StateHarness,
+) -> None:
+    """400300 makes the SDK close the session and reject connect(): the reason stays."""
+    await tab.open_chat("alice")
+    chat = tab.chat
+    chat.session_closed()
+    chat.connection_status("failed", "400300: User is deactivated.")
+    assert (chat.phase, chat.last_error) == (
+        SessionPhase.CONNECTION_FAILED,
+        "400300: User is deactivated.",
+    )
+    chat.session_closed()  # in the other order too
+    assert chat.phase == SessionPhase.CONNECTION_FAILED
+
+
+async def test_a_refreshed_session_stays_refreshed_when_the_sdk_reconnects(
+    tab: StateHarness,
+) -> None:
+    await tab.open_chat("alice")
+    chat = tab.chat
+    chat.session_refreshed()
+    chat.connection_status("connected", "")
+    assert chat.status == "Connected (session refreshed)"
+
+
+async def test_unknown_connection_states_are_ignored(tab: StateHarness) -> None:
+    await tab.open_chat("alice")
+    chat = tab.chat
+    before = (chat.phase, list(chat.timeline))
+    chat.connection_status("hacked", "x")
+    chat.connection_status("", "")
+    assert (chat.phase, chat.timeline) == before
+
+
+async def test_reconnect_notes_that_the_widget_cache_is_cleared(tab: StateHarness) -> None:
+    await tab.open_chat("alice")
+    key = tab.chat.remount_key
+    await run(tab.chat.reconnect())
+    assert tab.chat.remount_key == key + 1
+    assert "widget cache cleared" in tab.chat.timeline[0]["detail"]
+    tab.chat.island_status("mounted", "18.3.1")
+    assert tab.chat.phase == SessionPhase.WIDGET_LOADED

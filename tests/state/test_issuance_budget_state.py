@@ -163,7 +163,7 @@ async def test_a_flood_of_refreshes_shares_one_new_token(
     ):  # the defaults
         alice = new_tab(services, control)
         await alice.open_chat("alice")
-        page_view = alice.chat.session_token
+        page_view = await alice.issued(alice.chat.sendbird_user_id)
 
         for request_id in range(FLOOD):
             if event == "answer_token_request":
@@ -172,8 +172,10 @@ async def test_a_flood_of_refreshes_shares_one_new_token(
             else:
                 await run(alice.chat.reconnect())
 
-        # The first refresh replaced the page view's token; the other 99 got that one.
-        assert alice.chat.session_token != page_view
+        # The first refresh replaced the page view's token; the other 99 got that one. Tokens
+        # are JWTs that repeat within one expiry second, so count issuances, not strings.
+        assert page_view == 1
         assert await alice.issued(alice.chat.sendbird_user_id) == 2
+        assert alice.chat.session_token
         assert alice.chat.last_error == ""
         assert services.tokens.stats.reused_young == FLOOD - 1

@@ -19,7 +19,14 @@ from sample_app.accounts import Argon2Hasher
 from sample_app.identity import sendbird_identity
 from sample_app.services import use_services
 from sample_app.state.session_phase import SessionPhase
-from tests.state.conftest import BOT_ID, SANDBOX_TOKEN, StateHarness, harness_on, run
+from tests.state.conftest import (
+    BOT_ID,
+    PASSWORD,
+    SANDBOX_TOKEN,
+    StateHarness,
+    harness_on,
+    run,
+)
 
 
 def sandbox_http(sandbox_app: Any, harness: StateHarness) -> httpx.AsyncClient:
@@ -118,6 +125,9 @@ async def test_an_existing_sendbird_user_not_created_by_this_app_gets_no_token(
         )
         assert created.status_code == 200, created.text
 
+    # A new account's first view creates its user first (AuthState.register notes it):
+    # Sendbird answers 400202, the existing user is read, and it lacks this app's mark.
+    tab.services.tokens.note_new_user(user_id)
     tab.auth.sign_in_token = sign_in_token
     await run(tab.chat.open_chat())
 
@@ -143,3 +153,31 @@ async def test_users_this_app_creates_carry_its_mark(tab: StateHarness, sandbox_
     await run(tab.chat.open_chat())
     assert tab.chat.session_token
     assert await tab.issued(tab.chat.sendbird_user_id) >= 1
+
+
+async def test_platform_api_calls_per_page_view(tab: StateHarness) -> None:
+    """New account: create + issue (2). Returning, new process: issue (1). Cached: 0."""
+    calls = tab.services.sendbird.call_counts
+    await run(
+        tab.auth.register(
+            {
+                "username": "carol",
+                "display_name": "Carol",
+                "password": PASSWORD,
+                "confirm_password": PASSWORD,
+            }
+        )
+    )
+    await run(tab.chat.open_chat())
+    user_id = tab.chat.sendbird_user_id
+    assert tab.chat.session_token
+    assert dict(calls) == {"POST /v3/users": 1, "POST /v3/users/{user_id}/token": 1}
+
+    await run(tab.chat.open_chat())  # a reload within the token's life
+    assert sum(calls.values()) == 2
+
+    tab.services.tokens.forget(user_id)  # what a restarted process knows about the user
+    calls.clear()
+    await run(tab.chat.open_chat())
+    assert dict(calls) == {"POST /v3/users/{user_id}/token": 1}
+    assert await tab.issued(user_id) == 2
