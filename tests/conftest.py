@@ -99,6 +99,21 @@ def pytest_runtest_makereport(
     return report
 
 
+# What the widget's bundled Chat SDK throws from its own socket-close handler when a socket
+# drops with requests pending (a sandbox restart, a dropped or deleted user's socket).
+# Reflex's frontend error hook reports it at ERROR; the SDK reconnects by itself, so it is
+# no fault of the app. Matched narrowly: that message, raised inside the island bundle.
+WIDGET_SOCKET_CLOSED_NOISE = ("SendbirdError: Connection is closed", "chat-ai-widget-island.js")
+
+
+def is_known_widget_noise(record: logging.LogRecord) -> bool:
+    """Whether a record is the widget SDK's own socket-close error, relayed by Reflex."""
+    message = record.getMessage()
+    return message.startswith("[Reflex Frontend Exception]") and all(
+        marker in message for marker in WIDGET_SOCKET_CLOSED_NOISE
+    )
+
+
 @pytest.fixture(autouse=True)
 def _fail_on_error_logs(
     request: pytest.FixtureRequest, caplog: pytest.LogCaptureFixture
@@ -119,7 +134,9 @@ def _fail_on_error_logs(
     errors = [
         record
         for record in caplog.get_records("call")
-        if record.levelno >= logging.ERROR and is_app_logger(record.name)
+        if record.levelno >= logging.ERROR
+        and is_app_logger(record.name)
+        and not is_known_widget_noise(record)
     ]
     if errors:
         lines = "\n".join(f"  {describe(record)}" for record in errors)

@@ -116,3 +116,31 @@ def test_what_does_not_fail_a_test(suite: pytest.Pytester) -> None:
     )
     result = suite.runpytest("-q")
     result.assert_outcomes(passed=4, failed=1)
+
+
+@pytest.mark.allow_error_logs
+def test_only_the_widget_sdks_socket_close_error_is_let_through(suite: pytest.Pytester) -> None:
+    suite.makepyfile(
+        """
+        import logging
+
+        log = logging.getLogger("reflex.app")
+
+        def test_widget_socket_closed():
+            log.error(
+                "[Reflex Frontend Exception]\\n SendbirdError: Connection is closed. Please "
+                "reconnect.\\n    at n.get (http://x/widget-island/chat-ai-widget-island.js:19:1)"
+            )
+
+        def test_other_frontend_error():
+            log.error("[Reflex Frontend Exception]\\n TypeError: x is undefined")
+
+        def test_same_text_outside_the_island():
+            log.error(
+                "[Reflex Frontend Exception]\\n SendbirdError: Connection is closed.\\n"
+                "    at bridge (http://x/chat_ai_widget.jsx:3:1)"
+            )
+        """
+    )
+    result = suite.runpytest("-q")
+    result.assert_outcomes(passed=3, errors=2)
