@@ -99,18 +99,26 @@ def pytest_runtest_makereport(
     return report
 
 
-# What the widget's bundled Chat SDK throws from its own socket-close handler when a socket
-# drops with requests pending (a sandbox restart, a dropped or deleted user's socket).
-# Reflex's frontend error hook reports it at ERROR; the SDK reconnects by itself, so it is
-# no fault of the app. Matched narrowly: that message, raised inside the island bundle.
-WIDGET_SOCKET_CLOSED_NOISE = ("SendbirdError: Connection is closed", "chat-ai-widget-island.js")
+# The widget's bundled Chat SDK rejects its own pending requests when their socket goes
+# ("Connection is closed": a sandbox restart, a dropped or deleted user's socket) or the
+# widget is unmounted ("Request has been canceled": sign-out, end session), and leaves the
+# rejections unhandled. Reflex's frontend error hook reports them at ERROR; they are no
+# fault of the app. Matched narrowly: those SendbirdError messages, thrown inside the
+# island bundle.
+WIDGET_SDK_NOISE = (
+    "SendbirdError: Connection is closed",
+    "SendbirdError: Request has been canceled",
+)
+ISLAND_BUNDLE = "chat-ai-widget-island.js"
 
 
 def is_known_widget_noise(record: logging.LogRecord) -> bool:
-    """Whether a record is the widget SDK's own socket-close error, relayed by Reflex."""
+    """Whether a record is the widget SDK's own unhandled rejection, relayed by Reflex."""
     message = record.getMessage()
-    return message.startswith("[Reflex Frontend Exception]") and all(
-        marker in message for marker in WIDGET_SOCKET_CLOSED_NOISE
+    return (
+        message.startswith("[Reflex Frontend Exception]")
+        and any(noise in message for noise in WIDGET_SDK_NOISE)
+        and ISLAND_BUNDLE in message
     )
 
 

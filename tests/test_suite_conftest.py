@@ -119,7 +119,7 @@ def test_what_does_not_fail_a_test(suite: pytest.Pytester) -> None:
 
 
 @pytest.mark.allow_error_logs
-def test_only_the_widget_sdks_socket_close_error_is_let_through(suite: pytest.Pytester) -> None:
+def test_only_the_widget_sdks_own_rejections_are_let_through(suite: pytest.Pytester) -> None:
     suite.makepyfile(
         """
         import logging
@@ -130,6 +130,12 @@ def test_only_the_widget_sdks_socket_close_error_is_let_through(suite: pytest.Py
             log.error(
                 "[Reflex Frontend Exception]\\n SendbirdError: Connection is closed. Please "
                 "reconnect.\\n    at n.get (http://x/widget-island/chat-ai-widget-island.js:19:1)"
+            )
+
+        def test_widget_request_canceled():
+            log.error(
+                "[Reflex Frontend Exception]\\n SendbirdError: Request has been canceled.\\n"
+                "    at n.get (http://x/widget-island/chat-ai-widget-island.js:19:1)"
             )
 
         def test_other_frontend_error():
@@ -143,4 +149,4 @@ def test_only_the_widget_sdks_socket_close_error_is_let_through(suite: pytest.Py
         """
     )
     result = suite.runpytest("-q")
-    result.assert_outcomes(passed=3, errors=2)
+    result.assert_outcomes(passed=4, errors=2)
