@@ -15,7 +15,9 @@ then prints:
    onSessionTokenRequired arrives as an event on the tab's socket, the server re-checks the
    account, issues a token at the sandbox and answers with `token_reply`; timed from
    sending the event to receiving the answer, p50/p95/p99 over N refreshes.
-3. The same issuance as a direct `SendbirdClient.issue_session_token` call, for comparison.
+3. The same issuance as a direct `SendbirdClient.issue_session_token` call, for comparison,
+   and through the HTTP API (`POST /api/sendbird/session-token` with `refresh: true`, the
+   embed page's path), all three in the same run.
 4. Refresh latency idle and during a registration flood (N registrations at once over raw
    sockets, default argon2id cost): p50/p99 of each, the p99 ratio, and how many
    registrations were created or throttled by the overall registration limit.
@@ -125,6 +127,24 @@ async def refresh_round_trips(backend_url: str, tab_token: str, count: int) -> l
     return samples
 
 
+async def http_round_trips(backend_url: str, sign_in_token: str, count: int) -> list[float]:
+    """POST /api/sendbird/session-token with refresh: true (the embed page's refresh); time each."""
+    import httpx
+
+    from sample_app.http_api import SESSION_TOKEN_PATH
+
+    samples: list[float] = []
+    headers = {"Authorization": f"Bearer {sign_in_token}"}
+    async with httpx.AsyncClient(base_url=backend_url, headers=headers, timeout=10) as client:
+        for _ in range(count):
+            started = time.perf_counter()
+            response = await client.post(SESSION_TOKEN_PATH, json={"refresh": True})
+            if response.status_code != 200:
+                raise RuntimeError(f"HTTP token request refused: {response.status_code}")
+            samples.append((time.perf_counter() - started) * 1000)
+    return samples
+
+
 async def register_over_socket(backend_url: str, username: str) -> str:
     """Register one account as a new tab would; "created", "throttled" or "refused"."""
     from sample_app.state.auth import AuthState
@@ -207,6 +227,7 @@ def main() -> int:
     from reflex_base.config import get_config
 
     from sample_app.services import REGISTRATION_LIMIT
+    from sample_app.state.auth import SIGN_IN_TOKEN_STORAGE_KEY
     from tests.browser.reflex_socket import run_outside_playwright
     from tests.stack import CHROMIUM, CHROMIUM_ARGS, running_stack
 
@@ -258,6 +279,9 @@ def main() -> int:
         )
         restarted_view = diff(stats(), before)
         tab_token = page.evaluate("() => sessionStorage.getItem('token')")
+        sign_in_token = page.evaluate(
+            f"() => localStorage.getItem({json.dumps(SIGN_IN_TOKEN_STORAGE_KEY)})"
+        )
         backend_url = get_config().api_url
         # Hand the signed-in tab over to the measuring socket (one connection per tab).
         page.goto("about:blank")
@@ -288,6 +312,12 @@ def main() -> int:
             direct_round_trips(sandbox.url, sandbox.api_token, user_id, count)
         )
         print(f"  direct client -> sandbox    {percentiles(direct)}")
+        run_outside_playwright(http_round_trips(backend_url, sign_in_token, 10))
+        minted_before = len(tokens_of(user_id))
+        over_http = run_outside_playwright(http_round_trips(backend_url, sign_in_token, count))
+        minted = len(tokens_of(user_id)) - minted_before
+        print(f"  HTTP API (refresh: true)    {percentiles(over_http)}")
+        print(f"    (POST /api/sendbird/session-token; the sandbox minted {minted} tokens)")
 
         flood_size = args.registrations
         print(

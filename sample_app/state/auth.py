@@ -17,7 +17,6 @@ import asyncio
 import functools
 import logging
 from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import reflex as rx
@@ -31,8 +30,8 @@ from sample_app.accounts import (
     SignInError,
     TooManyRegistrationsError,
 )
-from sample_app.identity import SendbirdIdentity, sendbird_identity
 from sample_app.services import get_services
+from sample_app.signed_in import SignedInUser, resolve_signed_in_user, signed_in_user
 
 logger = logging.getLogger(__name__)
 
@@ -43,19 +42,6 @@ SIGN_IN_TOKEN_STORAGE_KEY = "sample_app_sign_in_token"  # noqa: S105 - a key nam
 DEVICE_TOKEN_STORAGE_KEY = "sample_app_device_token"  # noqa: S105 - a key name, not a secret
 
 _T = TypeVar("_T")
-
-
-@dataclass(frozen=True)
-class SignedInUser:
-    """An account whose sign-in token the server has just checked, and its Sendbird identity."""
-
-    account: AccountView
-    identity: SendbirdIdentity
-
-
-def signed_in_user(account: AccountView) -> SignedInUser:
-    """Pair an account with the Sendbird identity this deployment derives for it."""
-    return SignedInUser(account, sendbird_identity(account, get_services().settings.user_id_prefix))
 
 
 class AuthState(rx.State):
@@ -84,16 +70,13 @@ class AuthState(rx.State):
             The signed-in user, or None when there is no token or it no longer resolves
             (expired, revoked, account gone); a dead token is then dropped from the browser.
         """
-        token = self.sign_in_token
-        account = None
-        if token:
-            account = await asyncio.to_thread(get_services().accounts.resolve_sign_in, token)
-        if account is None:
+        user = await resolve_signed_in_user(self.sign_in_token)
+        if user is None:
             self._forget_sign_in()
             return None
-        self.username = account.username
-        self.display_name = account.display_name
-        return signed_in_user(account)
+        self.username = user.account.username
+        self.display_name = user.account.display_name
+        return user
 
     def _accept_sign_in(self, signed_in: SignedIn) -> None:
         """Keep the new sign-in and device tokens in the browser and show who signed in."""

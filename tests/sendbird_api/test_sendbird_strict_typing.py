@@ -23,6 +23,8 @@ STRICT_MODULES = {
     "sample_app.session_tokens",
     "sample_app.issuance_budget",
     "sample_app.logging_config",
+    "sample_app.http_api",
+    "sample_app.signed_in",
 }
 
 
