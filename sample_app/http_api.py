@@ -225,6 +225,14 @@ def _not_signed_in(*, token_given: bool) -> ApiError:
     )
 
 
+def _unavailable(error: SendbirdAPIError, message: str) -> ApiError:
+    """503 for a Sendbird that asked us to wait, passing its `Retry-After` on when it gave one."""
+    headers = {}
+    if error.retry_after is not None:
+        headers["Retry-After"] = _retry_after(error.retry_after)
+    return ApiError(503, "sendbird_unavailable", message, headers)
+
+
 def _retry_after(seconds: float) -> str:
     """A Retry-After value: whole seconds, at least 1."""
     return str(max(math.ceil(seconds), 1)) if math.isfinite(seconds) else "1"
@@ -254,14 +262,8 @@ def _sendbird_failure(error: SendbirdError, *, action: str) -> ApiError:
             "session token is issued for it; ask the operator of this site.",
         )
     if isinstance(error, SendbirdRateLimitError):
-        headers = {}
-        if error.retry_after is not None:
-            headers["Retry-After"] = _retry_after(error.retry_after)
-        return ApiError(
-            503,
-            "sendbird_unavailable",
-            "Sendbird is limiting this app's requests right now; try again later.",
-            headers,
+        return _unavailable(
+            error, "Sendbird is limiting this app's requests right now; try again later."
         )
     if isinstance(error, SendbirdTimeoutError):
         return ApiError(
@@ -272,15 +274,7 @@ def _sendbird_failure(error: SendbirdError, *, action: str) -> ApiError:
             503, "sendbird_unavailable", "Sendbird could not be reached; try again later."
         )
     if isinstance(error, SendbirdServerError) and error.status_code == 503:
-        headers = {}
-        if error.retry_after is not None:
-            headers["Retry-After"] = _retry_after(error.retry_after)
-        return ApiError(
-            503,
-            "sendbird_unavailable",
-            "Sendbird is temporarily unavailable; try again later.",
-            headers,
-        )
+        return _unavailable(error, "Sendbird is temporarily unavailable; try again later.")
     if isinstance(error, SendbirdAPIError):
         code = f"code {error.code}, " if error.code is not None else ""
         return ApiError(
