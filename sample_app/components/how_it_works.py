@@ -10,16 +10,17 @@ _STEPS: list[tuple[str, str, str]] = [
         "sample_app/state/auth.py · sample_app/accounts/service.py",
     ),
     (
-        "The server ensures your Sendbird user",
-        "GET /v3/users/{id}, else POST /v3/users, with an id derived from your account "
-        "(never sent by the browser) and your display name as nickname.",
-        "sample_app/identity.py · sample_app/sendbird_api/client.py",
+        "The server issues a session token",
+        "POST /v3/users/{id}/token with the Api-Token, which never leaves the server, for "
+        "an id derived from your account (never sent by the browser). An unexpired token is "
+        "reused instead of minting one per page view.",
+        "sample_app/identity.py · sample_app/session_tokens.py · ChatSessionState.open_chat",
     ),
     (
-        "The server issues a session token",
-        "POST /v3/users/{id}/token with the Api-Token, which never leaves the server. "
-        "An unexpired token is reused instead of minting one per page view.",
-        "sample_app/session_tokens.py · ChatSessionState.open_chat",
+        "Your Sendbird user is created when needed",
+        "Only if Sendbird answers 400201 (no such user): POST /v3/users with your display "
+        "name as nickname and this app's mark, then the token again.",
+        "sample_app/session_tokens.py · sample_app/sendbird_api/client.py",
     ),
     (
         "Only then does the widget render",
