@@ -55,7 +55,8 @@ export LOCK_READ_PYPROJECT
 lock_direct = sed -E 's/[ <>=!~;].*//' $(LOCK_VENV)/$(1) | paste -sd, - | sed 's/,/, /g; s/^/Direct: /; s/$$/./' \
 	| fold -s -w 88 | sed -E 's/ +$$//; s/^/\# /'
 
-.PHONY: help run test live lint format island chromium sandbox bench seed-demo lock clean
+.PHONY: help run test live lint format island chromium servers sandbox demo-site bench seed-demo \
+	lock clean
 
 help: ## List the targets
 	@grep -hE '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) \
@@ -65,7 +66,7 @@ run: $(STAMPS)/venv-runtime $(ISLAND) ## Start the app (local sandbox unless .en
 	@$(BIN)/python -m sample_app.config
 	$(BIN)/reflex run $(RUN_ARGS)
 
-test: $(STAMPS)/venv-dev $(ISLAND) chromium lint ## Run the whole test suite (installs what it needs)
+test: $(STAMPS)/venv-dev $(ISLAND) chromium servers lint ## Run the whole test suite (installs what it needs)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 # `make live` (only this target) loads .env into the command's environment, without overriding
@@ -95,6 +96,21 @@ bench: $(STAMPS)/venv-dev $(ISLAND) chromium ## Print token-flow figures against
 
 seed-demo: $(STAMPS)/venv-runtime ## Create the demo accounts (see README)
 	$(BIN)/python -m sample_app.accounts.seed
+
+# Debian packages the deploy tier and the demo site start: Redis, nginx, PostgreSQL's server.
+SERVER_PACKAGES := $(if $(wildcard /usr/bin/redis-server),,redis-server) \
+	$(if $(wildcard /usr/sbin/nginx),,nginx) \
+	$(if $(wildcard /usr/lib/postgresql/*/bin/initdb),,postgresql)
+
+servers: ## Install Debian's Redis, nginx and PostgreSQL when missing (for the deploy tier)
+	@if [ -n "$(strip $(SERVER_PACKAGES))" ]; then \
+		echo "Installing $(strip $(SERVER_PACKAGES)) from Debian (needs root)..."; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+			--no-install-recommends $(SERVER_PACKAGES); \
+	fi
+
+demo-site: $(STAMPS)/venv-runtime $(ISLAND) servers ## Proxy + workers + Redis + PostgreSQL + sandbox (README)
+	$(BIN)/python -m deploy.demo_site $(DEMO_SITE_ARGS)
 
 chromium: ## Install Debian's Chromium for browser tests when it is missing
 	@if [ ! -x /usr/bin/chromium ]; then \

@@ -21,6 +21,10 @@ then prints:
 4. Refresh latency idle and during a registration flood (N registrations at once over raw
    sockets, default argon2id cost): p50/p99 of each, the p99 ratio, and how many
    registrations were created or throttled by the overall registration limit.
+5. Then, unless ``--no-capacity``, the capacity figures of ``benchmarks/capacity.py``
+   (memory per idle tab, token answers under N tabs, page views per second), run as
+   ``python -m benchmarks.capacity`` in a process of its own with its own stack, so its CPU
+   and memory readings see only that app's backend; ``--capacity-args "..."`` passes flags on.
 
 Figures, not pass/fail: nothing here asserts a speed.
 """
@@ -35,7 +39,10 @@ import logging
 import os
 import re
 import secrets
+import shlex
 import statistics
+import subprocess
+import sys
 import tempfile
 import time
 from datetime import UTC, datetime, timedelta
@@ -217,6 +224,15 @@ def main() -> int:
     parser.add_argument(
         "--registrations", type=int, default=60, help="size of the registration flood"
     )
+    parser.add_argument(
+        "--capacity",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="run benchmarks/capacity.py afterwards (default: yes)",
+    )
+    parser.add_argument(
+        "--capacity-args", default="", help='flags for benchmarks/capacity.py, e.g. "--tabs 10,50"'
+    )
     args = parser.parse_args()
 
     prepare_reflex_environment()
@@ -335,6 +351,10 @@ def main() -> int:
         summary = ", ".join(f"{count} {outcome}" for outcome, count in outcomes.items())
         print(f"  registrations: {summary} (limit: {limit_text})")
         browser.close()
+    if args.capacity:
+        print("\n", flush=True)
+        command = [sys.executable, "-m", "benchmarks.capacity", *shlex.split(args.capacity_args)]
+        return subprocess.run(command, check=False).returncode  # noqa: S603 - our own module
     return 0
 
 

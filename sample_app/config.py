@@ -3,7 +3,9 @@
 Two modes, chosen by whether Sendbird credentials are present:
 
 * **sandbox** (no `SENDBIRD_APP_ID` and no `SENDBIRD_API_TOKEN`): the app starts the local
-  Sendbird sandbox inside its backend and points both the server and the widget at it.
+  Sendbird sandbox inside its backend and points both the server and the widget at it; with
+  `SANDBOX_EXTERNAL=1` it uses a sandbox started on its own (`make sandbox`, or the demo
+  site's), which is the only way when several backend workers share one sandbox.
 * **sendbird** (both set): the app talks to real Sendbird, or to the hosts in
   `SENDBIRD_API_HOST` / `SENDBIRD_WS_HOST` when those are set (a separately started sandbox).
 
@@ -57,6 +59,17 @@ DEFAULT_USER_ID_PREFIX = "sample-"
 DEFAULT_TOKEN_REUSE_SECONDS = 5
 DEFAULT_TOKENS_PER_USER_PER_MINUTE = 10
 DEFAULT_PLATFORM_POSTS_PER_SECOND = 4
+# One token request (queueing for the budget, Sendbird's answers, retries, waits) ends after
+# this long. Reflex's state lock must outlive the longest handler, so it is derived from it.
+DEFAULT_TOKEN_REQUEST_DEADLINE_SECONDS = 15
+MIN_TOKEN_REQUEST_DEADLINE_SECONDS = 2
+MAX_TOKEN_REQUEST_DEADLINE_SECONDS = 60
+TOKEN_REQUEST_DEADLINE_VARIABLE = "SENDBIRD_TOKEN_REQUEST_DEADLINE_SECONDS"  # noqa: S105 - a name
+# Reflex's Redis state manager: the variable that selects it and the one that sets workers.
+REDIS_URL_VARIABLE = "REFLEX_REDIS_URL"
+WORKERS_VARIABLE = "GRANIAN_WORKERS"
+SANDBOX_EXTERNAL_VARIABLE = "SANDBOX_EXTERNAL"
+_TRUE_WORDS = frozenset({"1", "true", "yes", "on"})
 
 # Values copied from .env.example or docs that must never reach Sendbird.
 _PLACEHOLDERS = {
@@ -165,6 +178,9 @@ class SandboxSettings:
         allow_login_without_token: `SANDBOX_ALLOW_LOGIN_WITHOUT_TOKEN` (1/true/yes/on):
             accept chat logins that carry no session token, as Sendbird does unless the
             dashboard's "Deny login" is set; off by default.
+        external: `SANDBOX_EXTERNAL` (1/true/yes/on): the sandbox runs as its own process at
+            `host:port` (`make sandbox`, the demo site) and the app does not start one; its
+            `api_token` must then be pinned, since both processes must agree on it.
     """
 
     host: str
@@ -178,6 +194,7 @@ class SandboxSettings:
     session_key_ttl: float
     public_url_is_set: bool
     allow_login_without_token: bool = False
+    external: bool = False
 
     @property
     def url(self) -> str:
@@ -215,6 +232,12 @@ class Settings:
     token_reuse_window: timedelta = timedelta(seconds=DEFAULT_TOKEN_REUSE_SECONDS)
     tokens_per_user_per_minute: int = DEFAULT_TOKENS_PER_USER_PER_MINUTE
     platform_posts_per_second: int = DEFAULT_PLATFORM_POSTS_PER_SECOND
+    # Longest one token request may take, queueing and retries included.
+    token_request_deadline: timedelta = timedelta(seconds=DEFAULT_TOKEN_REQUEST_DEADLINE_SECONDS)
+    # Reflex's Redis (`REFLEX_REDIS_URL`): the token cache and the issuance budget are shared
+    # there by every worker; None keeps them in this process. Never shown (it may hold a
+    # password).
+    redis_url: Secret | None = None
 
     @property
     def is_sandbox(self) -> bool:
@@ -361,6 +384,7 @@ def read_sandbox_settings(env: Mapping[str, str], problems: list[str]) -> Sandbo
         api_token=Secret(token) if token else None,
         session_key_ttl=float(ttl),
         public_url_is_set=bool(configured_url),
+        external=text(SANDBOX_EXTERNAL_VARIABLE).lower() in _TRUE_WORDS,
         allow_login_without_token=text("SANDBOX_ALLOW_LOGIN_WITHOUT_TOKEN").lower()
         in {"1", "true", "yes", "on"},
     )
@@ -448,6 +472,20 @@ def load_settings(
         10_000,
         problems,
     )
+    deadline_seconds = _int_setting(
+        env,
+        TOKEN_REQUEST_DEADLINE_VARIABLE,
+        DEFAULT_TOKEN_REQUEST_DEADLINE_SECONDS,
+        MIN_TOKEN_REQUEST_DEADLINE_SECONDS,
+        MAX_TOKEN_REQUEST_DEADLINE_SECONDS,
+        problems,
+    )
+    redis_url = env.get(REDIS_URL_VARIABLE, "").strip()
+    if redis_url and urlsplit(redis_url).scheme not in ("redis", "rediss", "unix"):
+        problems.append(
+            f"{REDIS_URL_VARIABLE} must start with redis://, rediss:// or unix:// "
+            "(Reflex's Redis state manager, shared by every backend worker)"
+        )
     prefix = env.get("SENDBIRD_USER_ID_PREFIX", DEFAULT_USER_ID_PREFIX)
     if not _PREFIX_RE.match(prefix):
         problems.append("SENDBIRD_USER_ID_PREFIX may hold up to 40 letters, digits and _ . : -")
@@ -483,6 +521,20 @@ def load_settings(
         # so a `.env` with only a bot id keeps it; otherwise the default.
         if env.get("SANDBOX_BOT_ID", "").strip() or not bot_id:
             bot_id = sandbox.bot_id
+        if sandbox.external and sandbox.api_token is None:
+            problems.append(
+                f"{SANDBOX_EXTERNAL_VARIABLE}=1 needs SANDBOX_API_TOKEN: the separately "
+                "started sandbox and this app must use the same token (`make sandbox` "
+                "without one prints a fresh value to paste)"
+            )
+        elif not sandbox.external and (reason := _several_workers(env)):
+            problems.append(
+                f"The embedded Sendbird sandbox lives inside one backend process, but {reason}, "
+                "so several workers would each start their own sandbox on "
+                f"{sandbox.host}:{sandbox.port} with its own API token. Run the sandbox on its "
+                f"own (`make sandbox`) and set {SANDBOX_EXTERNAL_VARIABLE}=1 with the same "
+                "SANDBOX_API_TOKEN, or use `make demo-site`, which does all of this"
+            )
         # A fresh random token per process unless pinned: the embedded sandbox and this
         # server share the process, and nothing else should be able to call its API.
         api_token = sandbox.api_token.reveal() if sandbox.api_token else secrets.token_hex(20)
@@ -508,7 +560,46 @@ def load_settings(
         token_reuse_window=timedelta(seconds=reuse_seconds),
         tokens_per_user_per_minute=tokens_per_user,
         platform_posts_per_second=posts_per_second,
+        token_request_deadline=timedelta(seconds=deadline_seconds),
+        redis_url=Secret(redis_url) if redis_url else None,
     )
+
+
+def _several_workers(env: Mapping[str, str]) -> str:
+    """Why this backend may run as several processes, or "" when it runs as one.
+
+    With Redis configured Reflex starts several workers by default (and Redis is what lets
+    several processes share one app), and `GRANIAN_WORKERS` above 1 asks for them outright.
+    """
+    if env.get(REDIS_URL_VARIABLE, "").strip():
+        return f"{REDIS_URL_VARIABLE} is set (Reflex then shares state between workers)"
+    workers = env.get(WORKERS_VARIABLE, "").strip()
+    if workers.isdigit() and int(workers) > 1:
+        return f"{WORKERS_VARIABLE}={workers}"
+    return ""
+
+
+def state_lock_expiration_ms(environ: Mapping[str, str] | None = None) -> int:
+    """How long Reflex's Redis state lock lasts, in milliseconds (rxconfig's setting).
+
+    Reflex holds a tab's state lock for the whole of an event handler and discards the
+    handler's writes if the lock expired meanwhile (`LockExpiredError`). The longest handlers
+    here are bounded by the token-request deadline: one token request (open_chat, reconnect,
+    a refresh), or a revocation tried twice (sign-out, end session), each within the deadline,
+    plus the sign-in checks. Twice the deadline plus ten seconds covers both with room.
+
+    Args:
+        environ: Where to read `SENDBIRD_TOKEN_REQUEST_DEADLINE_SECONDS` (default: the
+            process). An invalid value counts as the default here; `load_settings` reports it.
+    """
+    env = os.environ if environ is None else environ
+    raw = env.get(TOKEN_REQUEST_DEADLINE_VARIABLE, "").strip()
+    seconds = DEFAULT_TOKEN_REQUEST_DEADLINE_SECONDS
+    if raw.isdigit() and (
+        MIN_TOKEN_REQUEST_DEADLINE_SECONDS <= int(raw) <= MAX_TOKEN_REQUEST_DEADLINE_SECONDS
+    ):
+        seconds = int(raw)
+    return (2 * seconds + 10) * 1000
 
 
 @lru_cache(maxsize=1)
@@ -520,8 +611,9 @@ def get_settings() -> Settings:
 def describe(settings: Settings) -> str:
     """One line saying where the app sends its Sendbird traffic (no secrets)."""
     if settings.is_sandbox:
+        where = "separately started" if settings.sandbox and settings.sandbox.external else "local"
         return (
-            f"local Sendbird sandbox at {settings.widget_api_host} "
+            f"{where} Sendbird sandbox at {settings.widget_api_host} "
             f"(app {settings.app_id}, bot {settings.bot_id})"
         )
     return f"Sendbird at {settings.api_host} (app {settings.app_id}, bot {settings.bot_id})"

@@ -29,12 +29,13 @@ kind (sign-in, session or API) appears in a response body or a log line.
 CORS: Reflex wraps the whole backend in a `CORSMiddleware` built from
 `rx.Config.cors_allowed_origins` (by default any origin, with credentials), and it answers
 preflights before a request reaches us. `SampleApp` (the app's `rx.App`) therefore wraps the
-finished backend in `ApiCorsGuard`, the outermost middleware, which owns CORS for the API's
-paths only: it answers their preflights itself (an origin of `API_CORS_ALLOWED_ORIGINS` gets
-POST and DELETE with the `Authorization` and `Content-Type` headers, no credentials; every
-other origin gets nothing) and strips Reflex's `Access-Control-*` headers from their responses
-to any origin not on that list. Same-origin callers (the embed page is served by this backend)
-need no CORS at all. The rest of the backend (the Reflex socket, `/ping`) is untouched.
+finished backend in `ApiCorsGuard` (only the request-id middleware is further out), which
+owns CORS for the API's paths only: it answers their preflights itself (an origin of
+`API_CORS_ALLOWED_ORIGINS` gets POST and DELETE with the `Authorization` and `Content-Type`
+headers, no credentials; every other origin gets nothing) and strips Reflex's
+`Access-Control-*` headers from their responses to any origin not on that list. Same-origin
+callers (the embed page is served by this backend) need no CORS at all. The rest of the
+backend (the Reflex socket, `/ping`) is untouched.
 """
 
 from __future__ import annotations
@@ -59,6 +60,7 @@ from starlette.routing import Mount, Router
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from sample_app.issuance_budget import IssuanceBudgetExceededError
+from sample_app.request_context import EventRequestIds, RequestIdMiddleware
 from sample_app.sendbird_api import (
     SendbirdAPIError,
     SendbirdConnectionError,
@@ -487,10 +489,10 @@ def api_transformer(reflex_asgi: ASGIApp) -> ASGIApp:
     or 405, not Reflex's); the embed page's routes come next; Reflex's own app gets
     everything else.
     """
-    from sample_app import embed_page
+    from sample_app import embed_page, readiness
 
     api = create_api()
-    rest = Router(routes=[*embed_page.routes(), Mount("", app=reflex_asgi)])
+    rest = Router(routes=[*embed_page.routes(), *readiness.routes(), Mount("", app=reflex_asgi)])
 
     async def dispatch(scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and _is_api_path(scope["path"]):
@@ -559,7 +561,7 @@ def _add_vary_origin(headers: list[tuple[bytes, bytes]]) -> list[tuple[bytes, by
 
 
 class ApiCorsGuard:
-    """The outermost middleware: the API's own CORS policy, over Reflex's allow-all one.
+    """The API's own CORS policy, over Reflex's allow-all one (outside all but request ids).
 
     For the API's paths only. A preflight is answered here and never reaches Reflex's
     CORS middleware: an origin of `allowed_origins` gets the API's methods and headers
@@ -639,13 +641,21 @@ class ApiCorsGuard:
 
 
 class SampleApp(rx.App):
-    """`rx.App` whose backend ends in `ApiCorsGuard` (see the module docstring).
+    """`rx.App` whose backend ends in `ApiCorsGuard` and request ids (module docstring).
 
     Reflex builds the backend in `App.__call__` (`reflex run`, production servers and the
     test harness alike), with its own CORS middleware outermost; this wraps that result
-    once more. The allowed origins are read then, from `API_CORS_ALLOWED_ORIGINS`.
+    once more, then in `RequestIdMiddleware` (`sample_app.request_context`), outermost, so
+    that every request, preflights included, has its id. The allowed origins are read then,
+    from `API_CORS_ALLOWED_ORIGINS`. Event handlers get ids of their own (`EventRequestIds`,
+    a Reflex event middleware, first in line).
     """
 
+    def __post_init__(self) -> None:
+        """Set up the app as Reflex does, then give each event handler a request id."""
+        super().__post_init__()  # type: ignore[no-untyped-call]
+        self.add_middleware(EventRequestIds(), index=0)
+
     def __call__(self) -> ASGIApp:
-        """Build the Reflex backend, then put the API's CORS policy around it."""
-        return ApiCorsGuard(super().__call__(), cors_allowed_origins())
+        """Build the Reflex backend, put the API's CORS policy, then request ids around it."""
+        return RequestIdMiddleware(ApiCorsGuard(super().__call__(), cors_allowed_origins()))

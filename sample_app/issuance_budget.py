@@ -21,8 +21,9 @@ refresh then fails with 429 (which the client's retries make worse).
   in arrival order for at most ``max_wait``, else is refused with the same error.
 
 :class:`LocalIssuanceBudget` keeps its counts in this process, which is exact for a single
-worker. The interface is deliberately small (one synchronous property, two coroutines) so a
-budget shared by several workers (Redis, say) can replace it without touching the service.
+worker. The interface is deliberately small (one synchronous property, two coroutines):
+with several workers, :class:`~sample_app.redis_shared.RedisIssuanceBudget` applies the same
+rules to the whole app through Redis, without touching the service.
 """
 
 from __future__ import annotations

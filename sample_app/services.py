@@ -6,7 +6,10 @@ through `get_services()` instead:
 
 * `sendbird`: the Platform API client (one httpx pool; holds the API token).
 * `tokens`: the session-token service (per-user cache, single-flight issuance and the
-  issuance budget from the settings).
+  issuance budget from the settings). With Redis configured (`REFLEX_REDIS_URL`, several
+  workers) the cache, the single flight and the budget are shared by every worker through
+  it (`sample_app/redis_shared.py`); without, they live in this process.
+* `redis`: that Redis client, or None.
 * `accounts`: the app's own accounts and sign-in sessions.
 * `sandbox_control`: the sandbox's control surface (demo buttons), only in sandbox mode.
 * `hashing_executor`: the small thread pool that password hashing (`sign_in`, `register`)
@@ -14,8 +17,9 @@ through `get_services()` instead:
   executor that token requests use.
 
 `backend_lifespan` starts the embedded Sendbird sandbox when no credentials are
-configured, migrates the accounts database, and closes the HTTP pool on shutdown. The
-sandbox package is imported only in sandbox mode: an app on real Sendbird never loads it.
+configured (unless `SANDBOX_EXTERNAL=1` says one runs on its own), migrates the accounts
+database, and closes the HTTP pool on shutdown. The sandbox package is imported only in
+sandbox mode: an app on real Sendbird never loads it.
 
 Tests install their own collaborators with `use_services(...)`, so the Reflex handlers
 can be exercised directly against an in-process sandbox or a fake.
@@ -46,7 +50,11 @@ from sample_app.sendbird_api import SendbirdClient
 from sample_app.session_tokens import SessionTokenService
 
 if TYPE_CHECKING:
+    from redis.asyncio import Redis
+
+    from sample_app.issuance_budget import IssuanceBudget
     from sample_app.sandbox.control_client import AsyncSandboxControlClient
+    from sample_app.session_tokens import TokenStore
 
 logger = logging.getLogger(__name__)
 
@@ -94,12 +102,15 @@ class Services:
     accounts: AccountService
     sandbox_control: AsyncSandboxControlClient | None
     hashing_executor: ThreadPoolExecutor = field(default_factory=new_hashing_executor)
+    redis: Redis | None = None
 
     async def aclose(self) -> None:
         """Release network resources and the hashing threads."""
         await self.sendbird.aclose()
         if self.sandbox_control is not None:
             await self.sandbox_control.aclose()
+        if self.redis is not None:
+            await self.redis.aclose()
         # Queued hashing is for requests that are gone by now; running ones finish alone.
         self.hashing_executor.shutdown(wait=False, cancel_futures=True)
 
@@ -122,15 +133,36 @@ def build_services(settings: Settings, db_url: str) -> Services:
     sendbird = SendbirdClient(settings.api_host, settings.api_token.reveal())
     # The issuance budget keeps one user looping token requests from spending the
     # application's Platform API rate limit that every other user's tokens need.
-    budget = LocalIssuanceBudget(
-        IssuancePolicy(
-            reuse_window=settings.token_reuse_window,
-            tokens_per_user_per_minute=settings.tokens_per_user_per_minute,
-            platform_posts_per_second=settings.platform_posts_per_second,
-        )
+    policy = IssuancePolicy(
+        reuse_window=settings.token_reuse_window,
+        tokens_per_user_per_minute=settings.tokens_per_user_per_minute,
+        platform_posts_per_second=settings.platform_posts_per_second,
     )
+    redis: Redis | None = None
+    store: TokenStore | None = None
+    budget: IssuanceBudget
+    if settings.redis_url is not None:
+        # Several workers: one cache, one issuance in flight and one budget for all of them.
+        from sample_app.redis_shared import (
+            RedisIssuanceBudget,
+            RedisTokenStore,
+            connect_redis,
+            key_prefix,
+        )
+
+        redis = connect_redis(settings.redis_url.reveal())
+        prefix = key_prefix(settings.app_id)
+        store = RedisTokenStore(redis, prefix)
+        budget = RedisIssuanceBudget(redis, prefix, policy)
+    else:
+        budget = LocalIssuanceBudget(policy)
     tokens = SessionTokenService(
-        sendbird, ttl=settings.token_ttl, refresh_margin=settings.refresh_margin, budget=budget
+        sendbird,
+        ttl=settings.token_ttl,
+        refresh_margin=settings.refresh_margin,
+        budget=budget,
+        store=store,
+        deadline=settings.token_request_deadline,
     )
     accounts = AccountService(
         create_engine_for(db_url),
@@ -143,7 +175,7 @@ def build_services(settings: Settings, db_url: str) -> Services:
         from sample_app.sandbox.control_client import AsyncSandboxControlClient
 
         control = AsyncSandboxControlClient(settings.api_host, settings.api_token.reveal())
-    return Services(settings, sendbird, tokens, accounts, control)
+    return Services(settings, sendbird, tokens, accounts, control, redis=redis)
 
 
 def get_services() -> Services:
@@ -202,7 +234,7 @@ async def backend_lifespan() -> AsyncIterator[None]:
     global _services
     settings = get_settings()
     sandbox_task: asyncio.Task[None] | None = None
-    if settings.is_sandbox and settings.sandbox is not None:
+    if settings.is_sandbox and settings.sandbox is not None and not settings.sandbox.external:
         from sample_app.sandbox import SandboxConfig, SandboxServer
 
         config = SandboxConfig.from_settings(settings.sandbox)

@@ -43,10 +43,17 @@ creation finds the user already there. The nickname is not read back on that pat
 the widget passes the account's nickname and the Sendbird SDK corrects a stale one itself
 when it connects (``updateCurrentUserInfo``).
 
-The cache is a per-process optimisation. With several workers each has its own cache
-(and may issue its own token for the same user), which is harmless because session
-tokens are stateless at Sendbird and each one is valid on its own. Correctness never
-depends on the cache: forgetting it only costs an extra API call.
+Where the cache lives: a :class:`TokenStore`. :class:`LocalTokenStore` keeps it in this
+process (one worker). With several workers sharing Reflex's Redis,
+:class:`~sample_app.redis_shared.RedisTokenStore` keeps it in Redis, so every worker hands out
+the same token, one issuance is in flight per user across all workers (a burst spread over
+workers costs one Sendbird call), and a revocation handled by one worker is seen by every
+other at once (no worker keeps serving a revoked token). Correctness never depends on the
+cache holding a token: a miss only costs an API call.
+
+Every request ends within ``deadline`` (queueing for the budget or for another worker's
+issuance, Sendbird's answers, the client's retries): Reflex's state lock is derived from it,
+so no event handler outlives its lock.
 """
 
 from __future__ import annotations
@@ -54,8 +61,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections import Counter
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from collections.abc import AsyncIterator, Callable, Mapping
+from contextlib import AbstractAsyncContextManager
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from functools import partial
 from types import MappingProxyType
@@ -67,6 +75,7 @@ from sample_app.sendbird_api import (
     SendbirdConflictError,
     SendbirdError,
     SendbirdNotFoundError,
+    SendbirdTimeoutError,
     SendbirdUser,
     SessionToken,
 )
@@ -76,15 +85,20 @@ __all__ = [
     "CREATED_BY_KEY",
     "CREATED_BY_METADATA",
     "CREATED_BY_VALUE",
+    "CachedToken",
     "ForeignSendbirdUserError",
     "IssuedSessionToken",
+    "LocalTokenStore",
     "SendbirdTokenIssuer",
     "SessionTokenService",
+    "TokenRequestDeadlineError",
     "TokenServiceStats",
+    "TokenStore",
     "utc_now",
 ]
 
 DEFAULT_TTL = timedelta(minutes=30)
+DEFAULT_DEADLINE = timedelta(seconds=15)
 #: How many freshly registered user ids (see ``note_new_user``) a process remembers.
 MAX_NOTED_NEW_USERS = 10_000
 DEFAULT_REFRESH_MARGIN = timedelta(minutes=2)
@@ -113,6 +127,25 @@ class ForeignSendbirdUserError(SendbirdError):
             f"The Sendbird user {user_id!r} already exists but was not created by this app, "
             "so no session token is issued for it. Use another SENDBIRD_USER_ID_PREFIX, or "
             "delete that user in the Sendbird dashboard if it is not needed."
+        )
+
+
+class TokenRequestDeadlineError(SendbirdTimeoutError):
+    """A token request or a revocation did not finish within its deadline.
+
+    The deadline covers everything: queueing for the budget or for another worker's
+    issuance, Sendbird's answers and the client's retries. A
+    :class:`~sample_app.sendbird_api.SendbirdTimeoutError`, so callers show it like any
+    Sendbird timeout. An issuance itself may still finish and fill the cache for the next
+    request.
+    """
+
+    def __init__(self, deadline: timedelta) -> None:
+        """Create the error for a request that ran out of ``deadline``."""
+        self.deadline = deadline
+        super().__init__(
+            f"Sendbird did not answer within {deadline.total_seconds():g} s (slow or "
+            "unreachable, or many requests queued); try again in a moment."
         )
 
 
@@ -195,6 +228,139 @@ class IssuedSessionToken:
 
 
 @dataclass(frozen=True)
+class CachedToken:
+    """What the cache keeps per user: the token and what it was minted for.
+
+    Attributes:
+        issued: The token.
+        profile: The nickname and profile URL synced when it was minted; a page view with
+            another profile goes to the slow path, which updates Sendbird first.
+        refreshed_at: When it was minted for a ``force_new`` request (the widget's token was
+            rejected), else None: only such a token is reused by another ``force_new``
+            request inside the budget's reuse window.
+    """
+
+    issued: IssuedSessionToken
+    profile: tuple[str, str]
+    refreshed_at: datetime | None = None
+
+
+class TokenStore(Protocol):
+    """Where the token cache lives: this process, or Redis for all workers.
+
+    Each user has a *generation*, bumped by :meth:`forget` (revocation, sign-out). An
+    issuance reads it before it starts and :meth:`put` stores its token only if it is
+    unchanged, so a token issued while a revocation happened never refills the cache.
+    """
+
+    async def get(self, user_id: str) -> CachedToken | None:
+        """The cached token of ``user_id``, or None."""
+        ...
+
+    async def generation(self, user_id: str) -> int:
+        """The user's current generation."""
+        ...
+
+    async def put(
+        self, user_id: str, cached: CachedToken, *, generation: int, keep_until: datetime
+    ) -> bool:
+        """Cache ``cached`` until ``keep_until`` if the generation is still ``generation``.
+
+        Returns:
+            Whether it was stored.
+        """
+        ...
+
+    async def discard(self, user_id: str, token: str) -> None:
+        """Drop the cached token if it is still ``token`` (the widget reported it rejected)."""
+        ...
+
+    async def forget(self, user_id: str) -> None:
+        """Drop the cached token and bump the generation (on every worker at once)."""
+        ...
+
+    def issuing(self, user_id: str, max_wait: float) -> AbstractAsyncContextManager[None]:
+        """Hold the right to issue (or revoke) for ``user_id``, waiting while another holds it.
+
+        Within one process the service already shares one issuance per user; this extends
+        that to every worker, and keeps a revocation and an issuance for the same user from
+        overlapping. Waits at most ``max_wait`` seconds, then raises TimeoutError.
+        """
+        ...
+
+
+class LocalTokenStore:
+    """A :class:`TokenStore` in this process's memory (exact for one worker)."""
+
+    def __init__(self, clock: Callable[[], datetime] | None = None) -> None:
+        """Create an empty store.
+
+        Args:
+            clock: Returns the current aware UTC time, to drop expired entries on read.
+        """
+        self._clock = clock or utc_now
+        self._tokens: dict[str, tuple[CachedToken, datetime]] = {}
+        self._generations: Counter[str] = Counter()
+        # Per-user locks, each with the number of callers holding or awaiting it, so a
+        # lock is dropped as soon as nobody needs it (no growth with the number of users).
+        self._locks: dict[str, tuple[asyncio.Lock, int]] = {}
+
+    async def get(self, user_id: str) -> CachedToken | None:
+        """See :meth:`TokenStore.get`."""
+        entry = self._tokens.get(user_id)
+        if entry is None:
+            return None
+        cached, keep_until = entry
+        if self._clock() >= keep_until:
+            del self._tokens[user_id]
+            return None
+        return cached
+
+    async def generation(self, user_id: str) -> int:
+        """See :meth:`TokenStore.generation`."""
+        return self._generations[user_id]
+
+    async def put(
+        self, user_id: str, cached: CachedToken, *, generation: int, keep_until: datetime
+    ) -> bool:
+        """See :meth:`TokenStore.put`."""
+        if self._generations[user_id] != generation:
+            return False
+        self._tokens[user_id] = (cached, keep_until)
+        return True
+
+    async def discard(self, user_id: str, token: str) -> None:
+        """See :meth:`TokenStore.discard`."""
+        entry = self._tokens.get(user_id)
+        if entry is not None and entry[0].issued.token == token:
+            del self._tokens[user_id]
+
+    async def forget(self, user_id: str) -> None:
+        """See :meth:`TokenStore.forget`."""
+        self._tokens.pop(user_id, None)
+        self._generations[user_id] += 1
+
+    @contextlib.asynccontextmanager
+    async def issuing(self, user_id: str, max_wait: float) -> AsyncIterator[None]:
+        """See :meth:`TokenStore.issuing`: one holder per user within this process."""
+        lock, users = self._locks.get(user_id, (asyncio.Lock(), 0))
+        self._locks[user_id] = (lock, users + 1)
+        try:
+            async with asyncio.timeout(max_wait):
+                await lock.acquire()
+            try:
+                yield
+            finally:
+                lock.release()
+        finally:
+            lock, users = self._locks[user_id]
+            if users == 1:
+                del self._locks[user_id]
+            else:
+                self._locks[user_id] = (lock, users - 1)
+
+
+@dataclass(frozen=True)
 class TokenServiceStats:
     """Counters for dashboards, tests and the benchmark.
 
@@ -237,6 +403,8 @@ class SessionTokenService:
         refresh_margin: timedelta = DEFAULT_REFRESH_MARGIN,
         clock: Callable[[], datetime] = utc_now,
         budget: IssuanceBudget | None = None,
+        store: TokenStore | None = None,
+        deadline: timedelta = DEFAULT_DEADLINE,
     ) -> None:
         """Create the service.
 
@@ -250,25 +418,28 @@ class SessionTokenService:
             budget: Limits on issuance (reuse window, per-user and app-wide limits);
                 ``build_services`` always passes one. None issues without limits, which
                 only suits tests and tools that are not exposed to users.
+            store: Where the cache lives; a :class:`LocalTokenStore` on ``clock`` when
+                omitted. ``build_services`` passes a Redis store when Redis is configured.
+            deadline: Longest one ``token_for`` call waits, from its start to its answer.
 
         Raises:
-            ValueError: ``ttl`` is not positive or ``refresh_margin`` is not in
-                ``[0, ttl)`` (every token would be stale as soon as it was issued).
+            ValueError: ``ttl`` is not positive, ``refresh_margin`` is not in
+                ``[0, ttl)`` (every token would be stale as soon as it was issued), or
+                ``deadline`` is not positive.
         """
         if ttl <= timedelta(0):
             raise ValueError("ttl must be positive")
         if not timedelta(0) <= refresh_margin < ttl:
             raise ValueError("refresh_margin must be >= 0 and shorter than ttl")
+        if deadline <= timedelta(0):
+            raise ValueError("deadline must be positive")
         self._client = client
         self._ttl = ttl
         self._refresh_margin = refresh_margin
         self._clock = clock
         self._budget = budget
-        self._tokens: dict[str, IssuedSessionToken] = {}
-        # When the cached token was minted, for users whose cached token was minted for a
-        # force_new request: another force_new request inside the budget's reuse window gets
-        # it again. Kept apart from _tokens, which decides whether a token exists at all.
-        self._refreshed_at: dict[str, datetime] = {}
+        self._store: TokenStore = store if store is not None else LocalTokenStore(clock)
+        self._deadline = deadline
         # Last nickname/profile_url this process synced (or found) at Sendbird, per user;
         # presence means "the user is known to exist, as one of ours".
         self._profiles: dict[str, tuple[str, str]] = {}
@@ -276,14 +447,17 @@ class SessionTokenService:
         # view creates the user before issuing (no issue-first 400201). Oldest dropped first.
         self._new_users: dict[str, None] = {}
         self._in_flight: dict[str, asyncio.Task[IssuedSessionToken]] = {}
-        # Bumped by forget(): an issuance that started earlier must not refill the cache.
-        self._generations: Counter[str] = Counter()
         self._issued = 0
         self._reused = 0
         self._shared = 0
         self._reused_young = 0
         self._refused = 0
         self._revoked = 0
+
+    @property
+    def deadline(self) -> timedelta:
+        """Longest one ``token_for`` call takes before it gives up."""
+        return self._deadline
 
     async def token_for(
         self, identity: SendbirdIdentity, *, force_new: bool = False
@@ -304,33 +478,32 @@ class SessionTokenService:
 
         Returns:
             A token with more than ``refresh_margin`` left. A caller that joins an
-            issuance already in flight gets that issuance's token; if its nickname
-            differs from the one being synced, the next call updates it.
+            issuance already in flight (in this process or, with Redis, in another
+            worker) gets that issuance's token; if its nickname differs from the one
+            being synced, the next call updates it.
 
         Raises:
             ForeignSendbirdUserError: The Sendbird user exists but this app did not
                 create it; nothing is issued.
             IssuanceBudgetExceededError: The user's or the app's issuance budget is
                 spent; its ``retry_after`` says when to ask again.
+            TokenRequestDeadlineError: No answer within ``deadline``.
             SendbirdError: Sendbird could not be reached or refused; the failure is
                 not cached, the next call tries again.
         """
+        try:
+            async with asyncio.timeout(self._deadline.total_seconds()):
+                return await self._token_for(identity, force_new)
+        except TimeoutError:
+            raise TokenRequestDeadlineError(self._deadline) from None
+
+    async def _token_for(self, identity: SendbirdIdentity, force_new: bool) -> IssuedSessionToken:
         user_id = identity.user_id
-        cached = self._tokens.get(user_id)
-        wanted = (identity.nickname, identity.profile_url)
-        if (
-            cached is not None
-            and self._is_fresh(cached, now := self._now())
-            and self._profiles.get(user_id) == wanted
-        ):
-            if not force_new:
-                self._reused += 1
-                return cached
-            if self._is_young(user_id, now):
-                self._reused_young += 1
-                return cached
-        if force_new:
-            self._tokens.pop(user_id, None)
+        cached = await self._store.get(user_id)
+        if (reusable := self._reusable(cached, identity, force_new)) is not None:
+            return reusable
+        if force_new and cached is not None:
+            await self._store.discard(user_id, cached.issued.token)
 
         task = self._in_flight.get(user_id)
         if task is None or task.done():
@@ -339,21 +512,34 @@ class SessionTokenService:
             task.add_done_callback(partial(self._on_task_done, user_id))
         else:
             self._shared += 1
-        # shield(): a caller that gives up (its Reflex event is cancelled, say) must
-        # not cancel the issuance the other callers are waiting for.
+        # shield(): a caller that gives up (its Reflex event is cancelled, its deadline
+        # passes) must not cancel the issuance the other callers are waiting for.
         return await asyncio.shield(task)
 
     async def revoke(self, user_id: str) -> None:
         """Revoke all of the user's tokens at Sendbird and forget them here (sign-out).
 
-        A user Sendbird does not know has no tokens, so 400201 counts as success.
+        A user Sendbird does not know has no tokens, so 400201 counts as success. The
+        cache is forgotten first, on every worker that shares it, so no page view gets
+        a token that is about to be revoked; then the revocation holds the user's issuing
+        lock (on every worker, with Redis) until Sendbird has confirmed it. Sendbird revokes
+        *all* of a user's tokens, so a token issued while the request is on its way would
+        die with the others: a page view that arrives meanwhile (the user signing in again
+        in another tab) waits for the revocation, then gets a token that stays valid.
 
         Raises:
-            SendbirdError: The revocation failed; the local cache is forgotten anyway.
+            TokenRequestDeadlineError: Sendbird did not confirm within ``deadline``.
+            SendbirdError: The revocation failed; the cache is forgotten anyway.
         """
-        self.forget(user_id)
-        with contextlib.suppress(SendbirdNotFoundError):
-            await self._client.revoke_session_tokens(user_id)
+        await self.forget(user_id)
+        seconds = self._deadline.total_seconds()
+        try:
+            async with asyncio.timeout(seconds), self._store.issuing(user_id, seconds):
+                await self.forget(user_id)  # whatever an issuance cached while we waited
+                with contextlib.suppress(SendbirdNotFoundError):
+                    await self._client.revoke_session_tokens(user_id)
+        except TimeoutError:
+            raise TokenRequestDeadlineError(self._deadline) from None
         self._revoked += 1
 
     def note_new_user(self, user_id: str) -> None:
@@ -370,17 +556,15 @@ class SessionTokenService:
         while len(self._new_users) > MAX_NOTED_NEW_USERS:
             del self._new_users[next(iter(self._new_users))]
 
-    def forget(self, user_id: str) -> None:
-        """Drop everything this process remembers about the user.
+    async def forget(self, user_id: str) -> None:
+        """Drop everything remembered about the user (in the shared store: for every worker).
 
         The cached token is discarded, the next ``token_for`` starts like the first view
         after a restart (issue first, create on 400201, update the profile only if it
         changes after that), and an issuance already in flight will not refill the cache.
         """
-        self._tokens.pop(user_id, None)
-        self._refreshed_at.pop(user_id, None)
         self._profiles.pop(user_id, None)
-        self._generations[user_id] += 1
+        await self._store.forget(user_id)
 
     @property
     def stats(self) -> TokenServiceStats:
@@ -399,19 +583,56 @@ class SessionTokenService:
 
     # ----------------------------------------------------------- internals
 
+    def _reusable(
+        self, cached: CachedToken | None, identity: SendbirdIdentity, force_new: bool
+    ) -> IssuedSessionToken | None:
+        """The cached token if this request may have it (counted), else None."""
+        if cached is None or cached.profile != (identity.nickname, identity.profile_url):
+            return None
+        now = self._now()
+        if not self._is_fresh(cached.issued, now):
+            return None
+        if not force_new:
+            self._reused += 1
+            return cached.issued
+        if self._is_young(cached, now):
+            self._reused_young += 1
+            return cached.issued
+        return None
+
     async def _obtain(self, identity: SendbirdIdentity, force_new: bool) -> IssuedSessionToken:
         """The single in-flight job per user: sync the user, then reuse or issue."""
         try:
-            return await self._sync_and_issue(identity, force_new)
+            async with self._store.issuing(identity.user_id, self._deadline.total_seconds()):
+                # Another worker may have issued while this one waited for its turn.
+                cached = await self._store.get(identity.user_id)
+                if cached is not None and self._issued_meanwhile(cached, identity, force_new):
+                    self._shared += 1
+                    return cached.issued
+                return await self._sync_and_issue(identity, force_new)
         except IssuanceBudgetExceededError:
             self._refused += 1
             raise
+
+    def _issued_meanwhile(
+        self, cached: CachedToken, identity: SendbirdIdentity, force_new: bool
+    ) -> bool:
+        """Whether ``cached`` answers this request after all (another worker just issued it).
+
+        A refresh takes only a token minted for a refresh within the reuse window; a page
+        view takes any fresh token minted for the same profile.
+        """
+        now = self._now()
+        if force_new:
+            return self._is_young(cached, now)
+        wanted = (identity.nickname, identity.profile_url)
+        return self._is_fresh(cached.issued, now) and cached.profile == wanted
 
     async def _sync_and_issue(
         self, identity: SendbirdIdentity, force_new: bool
     ) -> IssuedSessionToken:
         user_id = identity.user_id
-        generation = self._generations[user_id]
+        generation = await self._store.generation(user_id)
         wanted = (identity.nickname, identity.profile_url)
         if user_id not in self._profiles and user_id in self._new_users:
             # Registered here just now: create first, no issue that is sure to fail.
@@ -420,10 +641,11 @@ class SessionTokenService:
             await self._update_profile(identity, generation)
             if not force_new:
                 # Only the profile needed syncing: the token cached before may still be good.
-                cached = self._tokens.get(user_id)
-                if cached is not None and self._is_fresh(cached, self._now()):
+                cached = await self._store.get(user_id)
+                if cached is not None and self._is_fresh(cached.issued, self._now()):
+                    await self._keep(user_id, replace(cached, profile=wanted), generation)
                     self._reused += 1
-                    return cached
+                    return cached.issued
         try:
             session = await self._issue(user_id)
         except SendbirdNotFoundError:
@@ -435,20 +657,25 @@ class SessionTokenService:
             await self._update_profile(identity, generation)
             session = await self._issue(user_id)
         else:
-            if user_id not in self._profiles and self._generations[user_id] == generation:
+            if user_id not in self._profiles and await self._current(user_id, generation):
                 # An issue-first success: the user exists under the account's random,
                 # never-reused id, so this app created it (see the module docstring). Its
                 # nickname is taken as the account's; the SDK corrects a stale one on connect.
                 self._profiles[user_id] = wanted
         issued = IssuedSessionToken(user_id, session.token, session.expires_at)
         self._issued += 1
-        if self._generations[user_id] == generation:
-            self._tokens[user_id] = issued
-            if force_new:
-                self._refreshed_at[user_id] = self._now()
-            else:
-                self._refreshed_at.pop(user_id, None)
+        refreshed_at = self._now() if force_new else None
+        await self._keep(user_id, CachedToken(issued, wanted, refreshed_at), generation)
         return issued
+
+    async def _keep(self, user_id: str, cached: CachedToken, generation: int) -> None:
+        """Cache ``cached`` until it stops being fresh, unless the user was forgotten since."""
+        keep_until = cached.issued.expires_at - self._refresh_margin
+        await self._store.put(user_id, cached, generation=generation, keep_until=keep_until)
+
+    async def _current(self, user_id: str, generation: int) -> bool:
+        """Whether nothing forgot the user since ``generation`` was read."""
+        return await self._store.generation(user_id) == generation
 
     async def _issue(self, user_id: str) -> SessionToken:
         """One token POST, admitted by the budget first (which may wait for a slot)."""
@@ -481,7 +708,7 @@ class SessionTokenService:
                 raise ForeignSendbirdUserError(user_id) from None
             found = (user.nickname, user.profile_url)
         self._new_users.pop(user_id, None)
-        if self._generations[user_id] == generation:
+        if await self._current(user_id, generation):
             self._profiles[user_id] = found
 
     async def _update_profile(self, identity: SendbirdIdentity, generation: int) -> None:
@@ -494,7 +721,7 @@ class SessionTokenService:
         await self._client.update_user(
             user_id, nickname=identity.nickname, profile_url=identity.profile_url
         )
-        if self._generations[user_id] == generation:
+        if await self._current(user_id, generation):
             self._profiles[user_id] = wanted
 
     def _on_task_done(self, user_id: str, task: asyncio.Task[IssuedSessionToken]) -> None:
@@ -505,12 +732,11 @@ class SessionTokenService:
             # else would, and asyncio would log "exception was never retrieved".
             task.exception()
 
-    def _is_young(self, user_id: str, now: datetime) -> bool:
-        """Whether a force_new call minted the user's cached token within the reuse window."""
-        refreshed_at = self._refreshed_at.get(user_id)
-        if self._budget is None or refreshed_at is None:
+    def _is_young(self, cached: CachedToken, now: datetime) -> bool:
+        """Whether a force_new call minted ``cached`` within the budget's reuse window."""
+        if self._budget is None or cached.refreshed_at is None:
             return False
-        return now - refreshed_at < self._budget.reuse_window
+        return now - cached.refreshed_at < self._budget.reuse_window
 
     def _is_fresh(self, token: IssuedSessionToken, now: datetime) -> bool:
         return token.expires_at - self._refresh_margin > now

@@ -1,9 +1,12 @@
 """Suite-wide settings: tiers marked by folder, tier order, and no unexpected ERROR logs.
 
-* Tiers: every test under `tests/sandbox/`, `tests/browser/` or `tests/live/` gets that
-  folder's marker here, so test files carry no `pytestmark` boilerplate (and
-  `asyncio_mode = "auto"` makes `@pytest.mark.asyncio` unnecessary too).
-* Order: plain tests, then sandbox tests, then browser tests.
+* Tiers: every test under `tests/sandbox/`, `tests/browser/`, `tests/deploy/` or
+  `tests/live/` gets that folder's marker here, so test files carry no `pytestmark`
+  boilerplate (and `asyncio_mode = "auto"` makes `@pytest.mark.asyncio` unnecessary too).
+* Order: plain tests, then sandbox tests, then browser tests, then the deploy tier (the
+  demo-site topology: proxy, workers, Redis, PostgreSQL, standalone sandbox).
+* Servers: `redis_server` is a real `redis-server` on a free port for the whole session
+  (`deploy/redis.py`, the class the demo site uses), started only if a test asks for it.
 * Logs: a test fails when the app or Reflex logs at ERROR or above while it runs, unless
   it is marked `@pytest.mark.allow_error_logs` (for tests that provoke errors on purpose).
 * Hermetic: the project's `.env` is never read (it may hold real Sendbird credentials);
@@ -16,10 +19,14 @@ import logging
 import os
 from collections.abc import Generator, Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
 from sample_app.config import IGNORE_ENV_FILE_VARIABLE
+
+if TYPE_CHECKING:
+    from deploy.redis import RedisServer
 
 # Before anything imports rxconfig (which loads `.env`); subprocesses inherit it.
 os.environ[IGNORE_ENV_FILE_VARIABLE] = "1"
@@ -27,7 +34,7 @@ os.environ[IGNORE_ENV_FILE_VARIABLE] = "1"
 TESTS = Path(__file__).resolve().parent
 
 # Folder directly under tests/ -> the marker of its tier.
-TIER_FOLDERS = {"sandbox": "sandbox", "browser": "browser", "live": "live"}
+TIER_FOLDERS = {"sandbox": "sandbox", "browser": "browser", "deploy": "deploy", "live": "live"}
 
 ALLOW_ERROR_LOGS = "allow_error_logs"
 
@@ -51,9 +58,11 @@ def tier_of(item: pytest.Item) -> str | None:
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Mark each test with its folder's tier, then order the tiers.
 
-    Plain tests run first, then sandbox tests, then browser tests: browser tests start the
-    whole app (a production build, then two servers), so the fast tiers give feedback
-    first and Playwright's event loop stays apart from the asyncio tests that ran before.
+    Plain tests run first, then sandbox tests, then browser tests, then deploy tests:
+    browser tests start the whole app (a production build, then two servers), so the fast
+    tiers give feedback first and Playwright's event loop stays apart from the asyncio
+    tests that ran before; the deploy tier builds its own frontend after them (both build
+    into .web/, so never at the same time).
     Among browser tests the one that runs `reflex run` (the dev server) goes first, since
     it and the production-build tests both compile the app into .web/.
     """
@@ -63,7 +72,9 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             item.add_marker(tier)
 
     def order(item: pytest.Item) -> tuple[int, bool]:
-        if item.get_closest_marker("browser"):
+        if item.get_closest_marker("deploy"):
+            tier = 3
+        elif item.get_closest_marker("browser"):
             tier = 2
         elif item.get_closest_marker("sandbox"):
             tier = 1
@@ -154,3 +165,15 @@ def _fail_on_error_logs(
             "if it provokes them on purpose.",
             pytrace=False,
         )
+
+
+@pytest.fixture(scope="session")
+def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
+    """A real Redis on a free port of 127.0.0.1, without persistence, for the session.
+
+    Tests that stop it (to see the app survive an outage) start it again on the same port.
+    """
+    from deploy.redis import RedisServer
+
+    with RedisServer(tmp_path_factory.mktemp("redis")) as server:
+        yield server

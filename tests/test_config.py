@@ -55,6 +55,10 @@ ALL_VARIABLES = (
     "SANDBOX_DB_PATH",
     "SANDBOX_PUBLIC_URL",
     "SANDBOX_SESSION_KEY_TTL",
+    "SANDBOX_EXTERNAL",
+    "SENDBIRD_TOKEN_REQUEST_DEADLINE_SECONDS",
+    "REFLEX_REDIS_URL",
+    "GRANIAN_WORKERS",
 )
 
 
@@ -671,6 +675,16 @@ def test_cli_lists_problems_and_exits_1(cli_env: dict[str, str]) -> None:
     assert "Configuration OK" not in result.stdout
 
 
+def test_cli_refuses_the_embedded_sandbox_with_several_workers(cli_env: dict[str, str]) -> None:
+    """What `make run` (and a worker's start-up) shows when Redis asks for several workers."""
+    result = run_cli({**cli_env, "REFLEX_REDIS_URL": "redis://127.0.0.1:6379/0"})
+
+    assert result.returncode == 1, result.stderr
+    assert "The embedded Sendbird sandbox lives inside one backend process" in result.stdout
+    assert "SANDBOX_EXTERNAL=1" in result.stdout
+    assert "Configuration OK" not in result.stdout
+
+
 def test_the_suite_never_reads_the_projects_env_file(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -760,3 +774,89 @@ def test_cli_offline_with_credentials_contacts_nobody(cli_env: dict[str, str]) -
     assert result.returncode == 0, result.stdout + result.stderr
     assert "Set-up check skipped" in result.stdout
     assert API_TOKEN not in result.stdout
+
+
+# ------------------------------------------------------------------ several workers
+
+PINNED_SANDBOX_TOKEN = "pinned-sandbox-token-0123456789"
+
+
+@pytest.mark.parametrize(
+    ("environ", "reason"),
+    [
+        ({"REFLEX_REDIS_URL": "redis://127.0.0.1:6379/0"}, "REFLEX_REDIS_URL is set"),
+        ({"GRANIAN_WORKERS": "3"}, "GRANIAN_WORKERS=3"),
+    ],
+)
+def test_the_embedded_sandbox_refuses_several_workers(environ: dict[str, str], reason: str) -> None:
+    problem = the_problem(**environ)
+    assert reason in problem
+    assert "SANDBOX_EXTERNAL=1" in problem
+    assert "make sandbox" in problem
+
+
+def test_one_worker_keeps_the_embedded_sandbox() -> None:
+    assert load(GRANIAN_WORKERS="1").is_sandbox
+
+
+def test_an_external_sandbox_needs_its_pinned_token() -> None:
+    problem = the_problem(SANDBOX_EXTERNAL="1", REFLEX_REDIS_URL="redis://127.0.0.1:6379/0")
+    assert "SANDBOX_API_TOKEN" in problem
+
+
+def test_an_external_sandbox_is_used_by_every_worker() -> None:
+    settings = load(
+        SANDBOX_EXTERNAL="1",
+        SANDBOX_API_TOKEN=PINNED_SANDBOX_TOKEN,
+        SANDBOX_PORT="9011",
+        SANDBOX_PUBLIC_URL="https://sandbox.example.com",
+        REFLEX_REDIS_URL="redis://:secret-password@127.0.0.1:6379/0",
+    )
+    assert settings.is_sandbox
+    assert settings.sandbox is not None and settings.sandbox.external
+    assert settings.api_host == "http://127.0.0.1:9011"
+    assert settings.api_token.reveal() == PINNED_SANDBOX_TOKEN
+    assert settings.widget_ws_host == "wss://sandbox.example.com"
+    assert config.describe(settings).startswith("separately started Sendbird sandbox")
+    # The Redis URL may hold a password: it never shows.
+    assert settings.redis_url is not None
+    assert "secret-password" not in repr(settings)
+
+
+def test_redis_url_must_be_a_redis_url() -> None:
+    problem = the_problem(
+        SANDBOX_EXTERNAL="1",
+        SANDBOX_API_TOKEN=PINNED_SANDBOX_TOKEN,
+        REFLEX_REDIS_URL="http://127.0.0.1:6379",
+    )
+    assert "REFLEX_REDIS_URL" in problem
+
+
+@pytest.mark.parametrize("value", ["1", "61", "soon"])
+def test_the_token_request_deadline_is_checked(value: str) -> None:
+    assert "SENDBIRD_TOKEN_REQUEST_DEADLINE_SECONDS" in the_problem(
+        SENDBIRD_TOKEN_REQUEST_DEADLINE_SECONDS=value
+    )
+
+
+def test_the_state_lock_outlives_the_longest_handler() -> None:
+    """Reflex discards a handler's writes once its lock expired: the lock must be longer.
+
+    The longest handlers make one token request, or a revocation tried twice, each bounded
+    by the deadline; the lock covers two deadlines with room to spare.
+    """
+    for seconds in (2, 15, 60):
+        environ = {"SENDBIRD_TOKEN_REQUEST_DEADLINE_SECONDS": str(seconds)}
+        settings = load(**environ)
+        lock_ms = config.state_lock_expiration_ms(environ)
+        assert settings.token_request_deadline == timedelta(seconds=seconds)
+        assert lock_ms >= 2 * seconds * 1000 + 5000
+    assert config.state_lock_expiration_ms({}) == config.state_lock_expiration_ms(
+        {"SENDBIRD_TOKEN_REQUEST_DEADLINE_SECONDS": "not a number"}
+    )
+
+
+def test_rxconfig_gives_reflex_the_derived_lock_expiration() -> None:
+    import rxconfig
+
+    assert rxconfig.config.redis_lock_expiration == config.state_lock_expiration_ms()

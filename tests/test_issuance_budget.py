@@ -348,7 +348,7 @@ async def test_a_page_views_token_is_never_reused_for_force_new(
         page_view = await service.token_for(ALICE)  # mints: the refresh dropped the cache
         refreshed = await service.token_for(ALICE, force_new=True)
         assert refreshed.token != page_view.token
-        service.forget("sample-1")  # the sandbox expired the token, say
+        await service.forget("sample-1")  # the sandbox expired the token, say
     assert issuer.call_counts[ISSUE] == 6
     assert service.stats.reused_young == 0
 
@@ -369,7 +369,7 @@ async def test_forget_and_revoke_drop_the_reusable_token(
     service, issuer = make_service(clock, time)
     first = await service.token_for(ALICE, force_new=True)
     if how == "forget":
-        service.forget("sample-1")
+        await service.forget("sample-1")
     else:
         await service.revoke("sample-1")
     renewed = await service.token_for(ALICE, force_new=True)

@@ -1,9 +1,11 @@
-"""configure_logging: level, text and JSON lines, idempotence, and bad settings."""
+"""configure_logging: level, text and JSON lines, worker and request ids, bad settings."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
+import os
 import re
 from collections.abc import Iterator
 
@@ -13,11 +15,16 @@ from sample_app.logging_config import (
     APP_LOGGER,
     JsonLinesFormatter,
     LoggingConfigError,
+    TextFormatter,
     configure_logging,
+    request_id_var,
+    worker_id,
 )
 
 TEXT_LINE = re.compile(
-    r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z (?P<level>[A-Z]+) (?P<logger>\S+): (?P<message>.*)$"
+    r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z (?P<level>[A-Z]+) (?P<logger>\S+) "
+    r"\[worker_id=(?P<worker>[A-Za-z0-9._-]+)(?: request_id=(?P<request>[A-Za-z0-9._-]+))?\]: "
+    r"(?P<message>.*)$"
 )
 TIME = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")
 
@@ -27,6 +34,7 @@ def app_logger(monkeypatch: pytest.MonkeyPatch) -> Iterator[logging.Logger]:
     """The `sample_app` logger, put back as it was after each test; no LOG_* variables."""
     monkeypatch.delenv("LOG_LEVEL", raising=False)
     monkeypatch.delenv("LOG_FORMAT", raising=False)
+    monkeypatch.delenv("SAMPLE_APP_WORKER_ID", raising=False)
     logger = logging.getLogger(APP_LOGGER)
     saved = (logger.level, list(logger.handlers), logger.propagate)
     yield logger
@@ -106,7 +114,7 @@ def test_json_lines_have_time_level_logger_and_message(
 
     [line] = lines(capsys.readouterr().err)  # the newline in the message stays escaped
     record = json.loads(line)
-    assert set(record) == {"time", "level", "logger", "message"}
+    assert set(record) == {"time", "level", "logger", "message", "worker_id"}
     assert TIME.match(record["time"]), record["time"]
     assert record["level"] == "INFO"
     assert record["logger"] == "sample_app.state.auth"
@@ -200,3 +208,101 @@ def test_other_loggers_are_left_alone_and_records_still_propagate(
 
     logging.getLogger("sample_app.x").info("seen upstream")
     assert [r.getMessage() for r in caplog.records if r.name == "sample_app.x"] == ["seen upstream"]
+
+
+# ------------------------------------------------------------------ worker and request ids
+
+
+def test_worker_id_comes_from_the_variable_else_the_process_id(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    assert worker_id() == f"pid-{os.getpid()}"
+    monkeypatch.setenv("SAMPLE_APP_WORKER_ID", " w2 ")
+    assert worker_id() == "w2"
+    # It goes into text lines unquoted: nothing there may break a line or fake a field.
+    monkeypatch.setenv("SAMPLE_APP_WORKER_ID", "w 3\nINFO fake]: x" + "y" * 100)
+    assert re.fullmatch(r"[A-Za-z0-9._-]{1,64}", worker_id()), worker_id()
+    assert worker_id().startswith("w_3_INFO_fake__")
+
+
+def test_json_lines_carry_the_worker_id_always_and_the_request_id_inside_a_request(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("SAMPLE_APP_WORKER_ID", "w1")
+    configure_logging(json_lines=True)
+    log = logging.getLogger("sample_app.x")
+    log.info("outside")
+    token = request_id_var.set("req-7")
+    try:
+        log.info("inside")
+    finally:
+        request_id_var.reset(token)
+    log.info("after")
+
+    records = [json.loads(line) for line in lines(capsys.readouterr().err)]
+    assert [(r["message"], r["worker_id"], r.get("request_id")) for r in records] == [
+        ("outside", "w1", None),
+        ("inside", "w1", "req-7"),
+        ("after", "w1", None),
+    ]
+    assert "request_id" not in records[0]
+
+
+def test_text_lines_carry_the_worker_id_and_the_request_id(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    configure_logging()
+    log = logging.getLogger("sample_app.x")
+    log.warning("no request")
+    monkeypatch.setenv("SAMPLE_APP_WORKER_ID", "w9")
+    token = request_id_var.set("abc.DEF_1-2")
+    try:
+        log.warning("in a request")
+    finally:
+        request_id_var.reset(token)
+
+    first, second = (TEXT_LINE.match(line) for line in lines(capsys.readouterr().err))
+    assert first is not None and second is not None
+    assert first.group("worker", "request", "message") == (
+        f"pid-{os.getpid()}",
+        None,
+        "no request",
+    )
+    assert second.group("worker", "request", "message") == ("w9", "abc.DEF_1-2", "in a request")
+
+
+def test_the_request_id_follows_the_request_into_tasks_and_threads(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    configure_logging(json_lines=True)
+    log = logging.getLogger("sample_app.x")
+
+    async def request(request_id: str) -> None:
+        request_id_var.set(request_id)  # each task has a context of its own
+        await asyncio.to_thread(log.info, "thread of %s", request_id)
+        await asyncio.create_task(asyncio.to_thread(log.info, "task of %s", request_id))
+
+    async def both() -> None:
+        await asyncio.gather(request("a"), request("b"))
+
+    asyncio.run(both())
+    records = [json.loads(line) for line in lines(capsys.readouterr().err)]
+    assert sorted((r["message"], r["request_id"]) for r in records) == [
+        ("task of a", "a"),
+        ("task of b", "b"),
+        ("thread of a", "a"),
+        ("thread of b", "b"),
+    ]
+    assert request_id_var.get() is None
+
+
+def test_the_text_formatter_reads_the_context_when_it_formats() -> None:
+    formatter = TextFormatter()
+    record = logging.LogRecord("sample_app.x", logging.INFO, __file__, 1, "hi", (), None)
+    token = request_id_var.set("r1")
+    try:
+        inside = formatter.format(record)
+    finally:
+        request_id_var.reset(token)
+    assert inside.endswith(f" INFO sample_app.x [worker_id=pid-{os.getpid()} request_id=r1]: hi")
+    assert "request_id" not in formatter.format(record)

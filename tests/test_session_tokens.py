@@ -541,11 +541,53 @@ async def test_revoke_during_issuance_does_not_refill_the_cache() -> None:
     await asyncio.sleep(0)
     await asyncio.sleep(0)
     assert issuer.call_counts[ISSUE] == 1  # the issuance is under way
-    await service.revoke("sample-1")
+    revoking = asyncio.create_task(service.revoke("sample-1"))
+    await asyncio.sleep(0.01)
+    # The revocation waits for the issuance: its DELETE must revoke that token too.
+    assert issuer.call_counts[REVOKE] == 0
     issuer.gate.set()
     stale = await pending
+    await revoking
+    assert issuer.call_counts[REVOKE] == 1
     fresh = await service.token_for(ALICE)
     assert fresh.token != stale.token
+
+
+class SlowRevocation(FakeIssuer):
+    """Records the order of issuances and revocations; a revocation takes a while."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.events: list[str] = []
+
+    async def issue_session_token(self, user_id: str, expires_at: datetime) -> SessionToken:
+        token = await super().issue_session_token(user_id, expires_at)
+        self.events.append(f"issued {token.token}")
+        return token
+
+    async def revoke_session_tokens(self, user_id: str) -> None:
+        await asyncio.sleep(0.2)
+        await super().revoke_session_tokens(user_id)
+        self.events.append("revoked all")
+
+
+async def test_a_page_view_during_a_revocation_gets_a_token_issued_after_it() -> None:
+    """Sendbird revokes *all* tokens: one issued while the DELETE is on its way would die.
+
+    A user signs out in one tab (the revocation is in flight) and signs in again in
+    another: that page view waits for the revocation, then gets a token that stays valid.
+    """
+    issuer = SlowRevocation()
+    service = SessionTokenService(issuer, clock=FakeClock())
+    first = await service.token_for(ALICE)
+    revoking = asyncio.create_task(service.revoke("sample-1"))
+    await asyncio.sleep(0.05)  # the DELETE is on its way
+
+    page_view = await service.token_for(ALICE)
+    await revoking
+
+    assert page_view.token != first.token
+    assert issuer.events == [f"issued {first.token}", "revoked all", f"issued {page_view.token}"]
 
 
 @pytest.mark.parametrize(
@@ -587,6 +629,6 @@ async def test_forget_drops_the_cached_token() -> None:
     issuer = FakeIssuer()
     service = SessionTokenService(issuer, clock=FakeClock())
     first = await service.token_for(ALICE)
-    service.forget("sample-1")
+    await service.forget("sample-1")
     assert (await service.token_for(ALICE)).token != first.token
     assert issuer.call_counts == {ISSUE: 2}  # the fake issues for anyone: no creation

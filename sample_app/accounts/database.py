@@ -11,6 +11,15 @@ Any SQLAlchemy URL works (`sqlite:///reflex.db`, `postgresql+psycopg://...`). SQ
 what a multi-threaded web server needs: connections usable from any thread (Reflex runs
 handlers on worker threads), a busy timeout so concurrent writers wait instead of failing
 with "database is locked", and foreign keys switched on (SQLite leaves them off).
+
+Several workers may call `upgrade_database` at the same moment at start-up. On PostgreSQL
+the whole upgrade runs in one transaction that first takes a transaction-level advisory
+lock (`MIGRATION_LOCK_KEY`): one worker migrates, the others wait for it, then find the
+database at the target and do nothing. The lock is released at commit or rollback, and
+by the server if the worker dies, so a crashed migration cannot leave it held. (Without
+it, every worker would run the migrations at once, and all but one would fail half-way
+on the server.) SQLite serialises writers by itself; there a worker that loses the race
+gets an error, which is ignored once the database is at the target revision.
 """
 
 from __future__ import annotations
@@ -29,6 +38,7 @@ from sqlalchemy.pool import StaticPool
 
 __all__ = [
     "MIGRATIONS_DIR",
+    "MIGRATION_LOCK_KEY",
     "SQLITE_BUSY_TIMEOUT_SECONDS",
     "VERSION_TABLE",
     "alembic_config",
@@ -43,6 +53,10 @@ logger = logging.getLogger(__name__)
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 VERSION_TABLE = "accounts_alembic_version"
 SQLITE_BUSY_TIMEOUT_SECONDS = 15.0
+# The PostgreSQL advisory lock held while migrating the accounts tables (any 64-bit number
+# no other code in the database locks; this is b"accounts" read as an integer). Advisory
+# locks are per database, so databases on one server do not wait for each other.
+MIGRATION_LOCK_KEY = int.from_bytes(b"accounts", "big")
 
 
 def _is_memory_sqlite(url: sa.URL) -> bool:
@@ -125,9 +139,10 @@ def current_revision(engine: Engine) -> str | None:
 def upgrade_database(url_or_engine: str | sa.URL | Engine, revision: str = "head") -> str:
     """Apply the accounts migrations up to `revision` (default: the newest).
 
-    Safe to call at every start: an up-to-date database is left alone. When several
-    processes start at once and another one wins the race to migrate, the losing attempt's
-    error is ignored as long as the database ends up at the requested revision.
+    Safe to call at every start: an up-to-date database is left alone. Safe to call from
+    several processes at once: on PostgreSQL they take turns (an advisory lock, see the
+    module docstring), and a losing attempt's error (SQLite) is ignored as long as the
+    database ends up at the requested revision.
 
     Args:
         url_or_engine: A database URL (an engine is created and disposed) or an engine.
@@ -147,6 +162,12 @@ def upgrade_database(url_or_engine: str | sa.URL | Engine, revision: str = "head
         if current_revision(engine) != target:
             try:
                 with engine.begin() as connection:
+                    if connection.dialect.name == "postgresql":
+                        # Waits for a worker that is migrating; the revision is then read
+                        # again (by Alembic, in a new statement: READ COMMITTED sees it).
+                        connection.execute(
+                            sa.select(sa.func.pg_advisory_xact_lock(MIGRATION_LOCK_KEY))
+                        )
                     command.upgrade(alembic_config(connection), revision)
             except sa.exc.DBAPIError:
                 if current_revision(engine) != target:

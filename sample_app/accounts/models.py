@@ -29,7 +29,11 @@ and our Alembic history (version table `accounts_alembic_version`) stays indepen
 
 Times are timezone-aware UTC datetimes everywhere in Python. `UTCDateTime` stores them as
 naive UTC (SQLite has no time zones; PostgreSQL gets a plain `timestamp`) and re-attaches
-UTC when loading, so comparisons never mix naive and aware values.
+UTC when loading, so comparisons never mix naive and aware values. On PostgreSQL that is
+deliberate: a `timestamp` is stored and returned as sent, whatever the session's
+`TimeZone` setting, so no server or connection setting can shift the stored instants
+(`timestamptz` would read naive values in the session's zone). Operators writing times by
+hand in SQL must write UTC (`now() AT TIME ZONE 'UTC'`).
 
 `Account.password_hash` is excluded from every Pydantic dump and from `repr`. The UI
 layer holds `AccountView` (from `Account.public()`), a small frozen dataclass that has no

@@ -36,6 +36,11 @@ Check and record are one step: an attempt is first written (and committed) as a 
 then the limits count the *other* rows. Of N attempts running at once, the k-th to count
 sees at least k - 1 others, so no more pass than the limits allow, on any database and in
 any number of worker processes. The right password then turns the row into a success.
+No lock is needed, but the commit before counting is: on PostgreSQL (READ COMMITTED, its
+default) each statement sees the rows committed before it started, so a row that was only
+flushed would be invisible to the other attempts and a burst could pass together (the
+concurrent tests in `tests/accounts/test_sign_in_abuse.py` fail if it is). Any stricter
+isolation level works too, since counting starts a new transaction after the commit.
 
 Successes are kept for `known_client_period` (they are what makes a client known),
 failures for the window; `prune` deletes the rest.

@@ -187,6 +187,11 @@ class AccountService:
         self._prune_interval = prune_interval
         self._last_prune: datetime | None = None
 
+    @property
+    def engine(self) -> Engine:
+        """The accounts database's engine (the readiness check pings it)."""
+        return self._engine
+
     # -- helpers -----------------------------------------------------------------------
 
     def _now(self) -> datetime:

@@ -51,8 +51,13 @@ def sandbox_notice() -> rx.Component:
     settings = get_settings()
     if not settings.is_sandbox:
         return rx.fragment()
+    started = (
+        "running beside the app"
+        if settings.sandbox is not None and settings.sandbox.external
+        else "started with the app"
+    )
     notice = rx.callout(
-        "This chat runs on the local Sendbird sandbox, an emulator started with the app: no "
+        f"This chat runs on the local Sendbird sandbox, an emulator {started}: no "
         "Sendbird account is needed, and the bot is the sandbox's own. Put SENDBIRD_APP_ID, "
         "SENDBIRD_API_TOKEN and SENDBIRD_BOT_ID in .env to use real Sendbird.",
         icon="info",

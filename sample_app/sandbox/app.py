@@ -4,6 +4,10 @@ All HTTP requests go through one dispatcher so that every ``/v3`` call gets the 
 in the same order: count it, apply an outage or injected fault, apply the rate limiter, run the
 handler, render errors as Sendbird envelopes, add CORS headers, log one line. WebSocket upgrades
 on any path go to the chat socket (the widget connects to ``{wsHost}/?p=JS&...``).
+
+Two guards sit in front of everything, so that no route can forget them: request bodies are
+bounded before they are read (:mod:`.bodylimit`), and the whole ``/__sandbox__`` mount needs the
+``Api-Token`` except the routes in :data:`.control.OPEN_ROUTES`.
 """
 
 from __future__ import annotations
@@ -14,17 +18,20 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route, WebSocketRoute
 from starlette.websockets import WebSocket
 
 from . import control, platform_api, widget_api
-from .config import SandboxConfig
+from .bodylimit import BodyLimitMiddleware
+from .config import SandboxConfig, check_api_token_value
 from .context import SandboxContext
 from .faults import apply_faults
 from .httputil import (
     CORS_HEADERS,
+    MAX_REQUEST_BODY_BYTES,
     ApiError,
     ApiRequest,
     RouteSpec,
@@ -33,6 +40,7 @@ from .httputil import (
     json_response,
     raw_segments,
 )
+from .platform_api import require_api_token
 from .websocket import handle_websocket
 
 logger = logging.getLogger("sample_app.sandbox.http")
@@ -53,8 +61,13 @@ def create_sandbox_app(config: SandboxConfig) -> Starlette:
 
     Returns:
         A Starlette app serving the Platform API, the widget REST API, the chat WebSocket and
-        the ``/__sandbox__`` control surface.
+        the ``/__sandbox__`` control surface (its routes are ``app.state.sandbox_control_routes``).
+
+    Raises:
+        ValueError: The API token is too short or malformed (also for a configuration built
+            without ``SandboxConfig.__post_init__``).
     """
+    check_api_token_value(config.api_token)
     ctx = SandboxContext(config)
     info: dict[str, Any] = {"http_url": config.public_url, "ws_url": None}
     api_routes = platform_api.routes(ctx) + widget_api.routes(ctx)
@@ -75,6 +88,12 @@ def create_sandbox_app(config: SandboxConfig) -> Starlette:
 
     async def _dispatch_control(request: Request, segments: list[str]) -> Response:
         match = find_route(control_routes, _method(request), segments)
+        if match is None or match[0].key not in control.OPEN_ROUTES:
+            try:  # one guard for the whole mount: unknown and future routes included
+                require_api_token(ctx, request.headers.get("Api-Token"))
+            except ApiError as error:
+                logger.info("%s %s -> 401 (control)", request.method, request.url.path)
+                return error_response(error)
         if match is None:
             logger.info("%s %s -> 404", request.method, request.url.path)
             return error_response(ApiError(400404, "Unknown sandbox control route.", status=404))
@@ -139,8 +158,10 @@ def create_sandbox_app(config: SandboxConfig) -> Starlette:
             WebSocketRoute("/{path:path}", ws_endpoint),
         ],
         lifespan=lifespan,
+        middleware=[Middleware(BodyLimitMiddleware, limit=MAX_REQUEST_BODY_BYTES)],
     )
     app.state.sandbox = ctx
+    app.state.sandbox_control_routes = control_routes
     app.state.sandbox_info = info
     return app
 

@@ -20,9 +20,24 @@ from sample_app.config import (
     SANDBOX_BOT_ID,
     SANDBOX_BOT_NICKNAME,
     SandboxSettings,
+    sandbox_api_token_problem,
 )
 
 SEVEN_DAYS_SECONDS = 7 * 24 * 3600
+
+
+def check_api_token_value(token: str) -> None:
+    """Refuse an API token that is too short or malformed (the message never shows it).
+
+    Every way of starting the sandbox passes here: :class:`SandboxConfig` on creation, and
+    :func:`~sample_app.sandbox.app.create_sandbox_app` (so :class:`SandboxServer` and ``serve``)
+    again, for a configuration that skipped ``__post_init__``.
+
+    Raises:
+        ValueError: Why the token cannot be used.
+    """
+    if problem := sandbox_api_token_problem("the sandbox API token (api_token)", token):
+        raise ValueError(problem)
 
 
 @dataclass(frozen=True)
@@ -34,7 +49,10 @@ class SandboxConfig:
             the ``widget_setting`` path and in the WebSocket query; unknown ids answer 400201.
         api_token: The secret expected in the ``Api-Token`` header of Platform API and control
             calls. Never logged. Defaults to a random value, so an instance reachable from a
-            browser never runs with a well-known token.
+            browser never runs with a well-known token. A pinned one must follow
+            :func:`sample_app.config.sandbox_api_token_problem` (at least
+            ``MIN_SANDBOX_API_TOKEN_LENGTH`` letters, digits, ``_`` or ``-``): a short token
+            could be guessed, and it guards the control surface as well.
         bot_id: User id of the built-in bot. The bot user always exists and is a member of every
             channel the widget creates.
         bot_nickname: Display name of the bot.
@@ -65,6 +83,8 @@ class SandboxConfig:
             login must present a valid session token or session key. ``True`` behaves like
             one with it off: a login that carries only a user id is accepted, and an unknown
             user is created (``SANDBOX_ALLOW_LOGIN_WITHOUT_TOKEN=1``).
+        credential_retention: Seconds a dead token issuance or session key (expired, revoked)
+            is kept before it is pruned (a week by default; see :mod:`.store`).
     """
 
     app_id: str = SANDBOX_APP_ID
@@ -82,6 +102,7 @@ class SandboxConfig:
     rate_limits: dict[str, int] | None = field(default=None, hash=False)
     widget_auto_open: bool = True
     allow_login_without_token: bool = False
+    credential_retention: float = float(SEVEN_DAYS_SECONDS)
 
     def __post_init__(self) -> None:
         """Reject values that would make the sandbox misbehave in confusing ways."""
@@ -89,10 +110,13 @@ class SandboxConfig:
             raise ValueError("app_id and bot_id must not be empty")
         if not self.api_token:
             raise ValueError("api_token must not be empty")
+        check_api_token_value(self.api_token)
         if self.session_key_ttl <= 0 or self.default_token_ttl <= 0:
             raise ValueError("session_key_ttl and default_token_ttl must be positive")
         if self.ws_max_payload < 1024:
             raise ValueError("ws_max_payload must be at least 1024 bytes")
+        if self.credential_retention < 0:
+            raise ValueError("credential_retention must not be negative")
 
     @classmethod
     def from_settings(cls, settings: SandboxSettings, **changes: object) -> SandboxConfig:

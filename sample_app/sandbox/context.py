@@ -4,6 +4,9 @@ Revoking a user, for instance, touches the store (tokens and keys), and every li
 user (``EXPR`` then close). The Platform API (``DELETE /v3/users/{id}/token``) and the control
 surface (``/__sandbox__/users/{id}/revoke``) must behave identically, so the operation lives
 here rather than in either of them.
+
+The store's work runs on :attr:`SandboxContext.db`, never on the event loop; each operation
+hands it one function for all its reads and writes, then talks to the sockets on the loop.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ from typing import Any
 
 from .config import SandboxConfig
 from .credentials import Credentials
+from .dbthread import DatabaseThread
 from .faults import FaultEngine, Stats
 from .httputil import ApiError, now_ms
 from .hub import Hub
@@ -78,7 +82,10 @@ class SandboxContext:
 
     def __init__(self, config: SandboxConfig) -> None:
         self.config = config
-        self.store = Store(config.db_path)
+        self.db = DatabaseThread()
+        self.store = Store(
+            config.db_path, credential_retention_ms=int(config.credential_retention * 1000)
+        )
         self.credentials = Credentials(self.store, config)
         self.faults = FaultEngine(config.rate_limits)
         self.stats = Stats()
@@ -93,18 +100,21 @@ class SandboxContext:
         )
 
     def require_user(self, user_id: str) -> dict[str, Any]:
-        """Return the user row or raise 400201."""
+        """Return the user row or raise 400201 (a store call: run it on :attr:`db`)."""
         user = self.store.get_user(user_id)
         if user is None:
             raise user_not_found()
         return user
 
+    def _reset_data(self) -> None:
+        self.store.reset()
+        self.ensure_bot()
+
     async def reset(self) -> None:
         """Drop all data, faults, counters and sockets; re-create the bot."""
         await self.hub.cancel_tasks()
         closed = await self.hub.close_all(1000, "sandbox reset")
-        self.store.reset()
-        self.ensure_bot()
+        await self.db.run(self._reset_data)
         self.faults.reset()
         self.login_refusals.clear()
         self.stats.reset()
@@ -116,9 +126,14 @@ class SandboxContext:
         The user's token version goes up, so older tokens answer 400302 (not 400310, as a
         revoke would) and tokens issued from now on carry the new version.
         """
-        self.require_user(user_id)
-        before = self.store.bump_token_version(user_id, revoke=False)
-        count = self.store.count_live_tokens(user_id, int(before["version"]), now_ms())
+
+        def expire() -> int:
+            self.require_user(user_id)
+            now = now_ms()
+            before = self.store.bump_token_version(user_id, revoke=False, now=now)
+            return self.store.count_live_tokens(user_id, int(before["version"]), now)
+
+        count = await self.db.run(expire)
         notified = await self.hub.send_to_users(
             [user_id], "EXPR", {"reason": EXPR_TOKEN_EXPIRED, "expires_in": 0}
         )
@@ -134,8 +149,12 @@ class SandboxContext:
 
     async def expire_session_keys(self, user_id: str) -> dict[str, Any]:
         """Expire every session key of the user now and tell its sockets (``EXPR 400309``)."""
-        self.require_user(user_id)
-        count = self.store.expire_session_keys(user_id, now_ms())
+
+        def expire() -> int:
+            self.require_user(user_id)
+            return self.store.expire_session_keys(user_id, now_ms())
+
+        count = await self.db.run(expire)
         notified = 0
         for conn in self.hub.connections_of(user_id):
             conn.expr_sent_for = conn.key_sha256
@@ -157,10 +176,15 @@ class SandboxContext:
         As at Sendbird, revoking all tokens increments the user's token version: every token
         issued before (a JWT carrying an older ``v``) answers 400310 from then on.
         """
-        self.require_user(user_id)
-        before = self.store.bump_token_version(user_id, revoke=True)
-        tokens = self.store.count_live_tokens(user_id, int(before["revoked_below"]), now_ms())
-        keys = self.store.revoke_session_keys(user_id)
+
+        def revoke() -> tuple[int, int]:
+            self.require_user(user_id)
+            now = now_ms()
+            before = self.store.bump_token_version(user_id, revoke=True, now=now)
+            tokens = self.store.count_live_tokens(user_id, int(before["revoked_below"]), now)
+            return tokens, self.store.revoke_session_keys(user_id, now)
+
+        tokens, keys = await self.db.run(revoke)
         conns = self.hub.connections_of(user_id)
         for conn in conns:
             await conn.send("EXPR", {"reason": EXPR_REVOKED, "expires_in": 0})
@@ -182,7 +206,7 @@ class SandboxContext:
 
     async def disconnect(self, user_id: str) -> dict[str, Any]:
         """Close the user's sockets without touching credentials (the SDK reconnects)."""
-        self.require_user(user_id)
+        await self.db.run(self.require_user, user_id)
         conns = self.hub.connections_of(user_id)
         for conn in conns:
             await conn.close(1000, "closed by sandbox control")
@@ -195,12 +219,12 @@ class SandboxContext:
         Its credentials and channel memberships go with it, so a user re-created with the
         same id has no channels and none of its old tokens work.
         """
-        self.require_user(user_id)
+        await self.db.run(self.require_user, user_id)
         conns = self.hub.connections_of(user_id)
         for conn in conns:
             await conn.send("EXPR", {"reason": 400301, "expires_in": 0})
             await conn.close(1000, "user deleted")
-        deleted = self.store.delete_user(user_id)
+        deleted = await self.db.run(self.store.delete_user, user_id)
         self.login_refusals.pop(user_id, None)
         logger.info(
             "deleted user %r (%d membership(s), %d socket(s) closed)",
@@ -246,7 +270,9 @@ class SandboxContext:
         return None
 
     async def shutdown(self) -> None:
-        """Stop background work, close sockets and the database."""
+        """Stop background work, close sockets and the database (after queued store work)."""
         await self.hub.cancel_tasks()
         await self.hub.close_all(1001, "sandbox shutting down")
-        self.store.close()
+        if not self.db.closed:
+            await self.db.run(self.store.close)
+            self.db.shutdown()

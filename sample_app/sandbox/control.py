@@ -2,8 +2,10 @@
 
 Tests, the benchmark and the demo page drive the unhappy paths through these routes, with the
 clients of :mod:`.control_client`. They are protected by the same ``Api-Token`` as the
-Platform API because the sandbox may be reachable from browsers on a demo site; only
-``/__sandbox__/health`` is open.
+Platform API because the sandbox may be reachable from browsers on a demo site. The check is
+not made here, route by route, but once for the whole ``/__sandbox__`` mount by the app's
+dispatcher (:mod:`.app`): every path under it needs the token, unknown ones and routes added
+later included, except the routes listed in :data:`OPEN_ROUTES`.
 """
 
 from __future__ import annotations
@@ -17,10 +19,11 @@ from .context import SandboxContext
 from .control_client import CONTROL_PREFIX
 from .credentials import token_row_state
 from .httputil import ApiError, ApiRequest, RouteSpec, json_response, now_ms, route
-from .platform_api import check_api_token
 
 PREFIX = CONTROL_PREFIX
 MAX_OUTAGE_SECONDS = 3600.0
+OPEN_ROUTES = frozenset({f"GET {PREFIX}/health"})
+"""Route keys the dispatcher serves without the ``Api-Token``: only the liveness probe."""
 
 
 def routes(ctx: SandboxContext, info: dict[str, Any]) -> list[RouteSpec]:
@@ -30,14 +33,6 @@ def routes(ctx: SandboxContext, info: dict[str, Any]) -> list[RouteSpec]:
         ctx: The sandbox instance.
         info: Mutable dict with display data (``http_url``/``ws_url`` once known).
     """
-
-    def guarded(handler: Any) -> Any:
-        async def wrapper(req: ApiRequest) -> Response:
-            check_api_token(ctx, req)
-            return await handler(req)
-
-        wrapper.__name__ = handler.__name__
-        return wrapper
 
     async def health(req: ApiRequest) -> Response:
         return json_response({"ok": True})
@@ -56,7 +51,7 @@ def routes(ctx: SandboxContext, info: dict[str, Any]) -> list[RouteSpec]:
                 "http_url": info.get("http_url"),
                 "ws_url": info.get("ws_url"),
                 "rate_limits": ctx.faults.rate_limits,
-                "users": ctx.store.count_users(),
+                "users": await ctx.db.run(ctx.store.count_users),
             }
         )
 
@@ -144,7 +139,7 @@ def routes(ctx: SandboxContext, info: dict[str, Any]) -> list[RouteSpec]:
     async def tokens(req: ApiRequest) -> Response:
         user_id = req.query("user_id")
         now = now_ms()
-        rows = ctx.store.list_tokens(user_id)
+        rows = await ctx.db.run(ctx.store.list_tokens, user_id)
         listed = []
         for row in rows:
             revoked, expired = token_row_state(row, now)
@@ -167,24 +162,24 @@ def routes(ctx: SandboxContext, info: dict[str, Any]) -> list[RouteSpec]:
     p = PREFIX
     return [
         route("GET", f"{p}/health", "control", health),
-        route("GET", f"{p}/info", "control", guarded(show_info)),
-        route("POST", f"{p}/reset", "control", guarded(reset)),
-        route("POST", f"{p}/users/{{user_id}}/expire-token", "control", guarded(expire_token)),
+        route("GET", f"{p}/info", "control", show_info),
+        route("POST", f"{p}/reset", "control", reset),
+        route("POST", f"{p}/users/{{user_id}}/expire-token", "control", expire_token),
         route(
             "POST",
             f"{p}/users/{{user_id}}/expire-session-key",
             "control",
-            guarded(expire_session_key),
+            expire_session_key,
         ),
-        route("POST", f"{p}/users/{{user_id}}/revoke", "control", guarded(revoke)),
-        route("POST", f"{p}/users/{{user_id}}/disconnect", "control", guarded(disconnect)),
-        route("POST", f"{p}/users/{{user_id}}/delete", "control", guarded(delete_user)),
-        route("POST", f"{p}/users/{{user_id}}/refuse-login", "control", guarded(refuse_login)),
-        route("POST", f"{p}/faults", "control", guarded(add_fault)),
-        route("GET", f"{p}/faults", "control", guarded(list_faults)),
-        route("DELETE", f"{p}/faults", "control", guarded(clear_faults)),
-        route("POST", f"{p}/outage", "control", guarded(outage)),
-        route("PUT", f"{p}/rate-limits", "control", guarded(set_rate_limits)),
-        route("GET", f"{p}/tokens", "control", guarded(tokens)),
-        route("GET", f"{p}/stats", "control", guarded(stats)),
+        route("POST", f"{p}/users/{{user_id}}/revoke", "control", revoke),
+        route("POST", f"{p}/users/{{user_id}}/disconnect", "control", disconnect),
+        route("POST", f"{p}/users/{{user_id}}/delete", "control", delete_user),
+        route("POST", f"{p}/users/{{user_id}}/refuse-login", "control", refuse_login),
+        route("POST", f"{p}/faults", "control", add_fault),
+        route("GET", f"{p}/faults", "control", list_faults),
+        route("DELETE", f"{p}/faults", "control", clear_faults),
+        route("POST", f"{p}/outage", "control", outage),
+        route("PUT", f"{p}/rate-limits", "control", set_rate_limits),
+        route("GET", f"{p}/tokens", "control", tokens),
+        route("GET", f"{p}/stats", "control", stats),
     ]

@@ -3,7 +3,7 @@
 Only the calls the reference app makes are emulated, with Sendbird's validation and error
 codes, because the point is to exercise the server's error handling:
 400201 for unknown users, 400202 for duplicates, 400105/400100/400111 for bad input and 400401
-for a wrong ``Api-Token`` (answered with HTTP 401 here).
+for a wrong ``Api-Token`` (answered with HTTP 401 here). Store work runs on ``ctx.db``.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from typing import Any
 from starlette.responses import Response
 
 from .context import SandboxContext, user_not_found
-from .credentials import short_hash
+from .credentials import IssuedToken, short_hash
 from .httputil import ApiError, ApiRequest, RouteSpec, json_response, now_ms, route
 from .payloads import user_resource
 from .store import DuplicateError
@@ -35,7 +35,15 @@ def check_api_token(ctx: SandboxContext, request: ApiRequest) -> None:
     Raises:
         ApiError: 400401 with HTTP 401 when the header is missing or wrong.
     """
-    presented = request.header("Api-Token") or ""
+    require_api_token(ctx, request.header("Api-Token"))
+
+
+def require_api_token(ctx: SandboxContext, presented: str | None) -> None:
+    """Compare a presented ``Api-Token`` with the configured one in constant time.
+
+    Raises:
+        ApiError: 400401 with HTTP 401 when it is missing or wrong.
+    """
     if not presented or not hmac.compare_digest(
         presented.encode("utf-8"), ctx.config.api_token.encode("utf-8")
     ):
@@ -91,7 +99,7 @@ def routes(ctx: SandboxContext) -> list[RouteSpec]:
 
     async def get_user(req: ApiRequest) -> Response:
         check_api_token(ctx, req)
-        user = ctx.require_user(req.params["user_id"])
+        user = await ctx.db.run(ctx.require_user, req.params["user_id"])
         return json_response(user_resource(user, online=online(user["user_id"])))
 
     async def create_user(req: ApiRequest) -> Response:
@@ -108,7 +116,9 @@ def routes(ctx: SandboxContext) -> list[RouteSpec]:
             raise ApiError(400104, '"issue_access_token" should be a boolean.')
         assert user_id is not None and nickname is not None and profile_url is not None
         try:
-            user = ctx.store.create_user(user_id, nickname, profile_url, metadata, now=now_ms())
+            user = await ctx.db.run(
+                ctx.store.create_user, user_id, nickname, profile_url, metadata, now=now_ms()
+            )
         except DuplicateError as exc:
             raise ApiError(400202, f'"User" with user_id "{user_id}" already exists.') from exc
         logger.info("created user %r", user_id)
@@ -118,7 +128,7 @@ def routes(ctx: SandboxContext) -> list[RouteSpec]:
         user_id = req.params["user_id"]
         key = req.header("Session-Key")
         if key and req.header("Api-Token") is None:
-            owner = ctx.credentials.require_session_key(key)
+            owner = await ctx.db.run(ctx.credentials.require_session_key, key)
             if owner != user_id:
                 raise ApiError(400108, "A session can only update its own user.")
         else:
@@ -127,8 +137,12 @@ def routes(ctx: SandboxContext) -> list[RouteSpec]:
         nickname = string_field(body, "nickname", required=False, max_len=MAX_NICKNAME)
         profile_url = string_field(body, "profile_url", required=False, max_len=MAX_PROFILE_URL)
         metadata = metadata_field(body)
-        user = ctx.store.update_user(
-            user_id, nickname=nickname, profile_url=profile_url, metadata=metadata
+        user = await ctx.db.run(
+            ctx.store.update_user,
+            user_id,
+            nickname=nickname,
+            profile_url=profile_url,
+            metadata=metadata,
         )
         if user is None:
             raise user_not_found()
@@ -142,7 +156,7 @@ def routes(ctx: SandboxContext) -> list[RouteSpec]:
     async def issue_token(req: ApiRequest) -> Response:
         check_api_token(ctx, req)
         user_id = req.params["user_id"]
-        ctx.require_user(user_id)
+        await ctx.db.run(ctx.require_user, user_id)
         body = await req.json_body()
         expires_at = body.get("expires_at")
         if expires_at is not None:
@@ -152,7 +166,12 @@ def routes(ctx: SandboxContext) -> list[RouteSpec]:
                 raise ApiError(400111, '"expires_at" must be a future time in Unix milliseconds.')
             if expires_at > MAX_EXPIRES_AT:
                 raise ApiError(400111, '"expires_at" is too large.')
-        issued = ctx.credentials.issue_token(user_id, expires_at)
+
+        def issue() -> IssuedToken:
+            ctx.require_user(user_id)  # again: it may have been deleted meanwhile
+            return ctx.credentials.issue_token(user_id, expires_at)
+
+        issued = await ctx.db.run(issue)
         logger.info(
             "issued session token %s... for user %r, expires_at=%d",
             short_hash(issued.token),

@@ -21,7 +21,7 @@ import uvicorn
 from starlette.applications import Starlette
 
 from .app import create_sandbox_app
-from .config import SandboxConfig
+from .config import SandboxConfig, check_api_token_value
 from .context import SandboxContext
 
 logger = logging.getLogger("sample_app.sandbox")
@@ -142,7 +142,7 @@ class SandboxServer:
 
     Thread mode (tests, scripts)::
 
-        with SandboxServer(SandboxConfig(api_token="t")) as sandbox:
+        with SandboxServer(SandboxConfig(api_token="a-local-sandbox-token")) as sandbox:
             httpx.get(f"{sandbox.http_url}/__sandbox__/health")
 
     In-loop mode (a lifespan task of another server)::
@@ -157,6 +157,9 @@ class SandboxServer:
         host: Interface to bind.
         port: TCP port; 0 picks a free one.
         startup_timeout: Seconds to wait for the socket to listen.
+
+    Raises:
+        ValueError: The configuration's API token is too short or malformed.
     """
 
     def __init__(
@@ -168,6 +171,7 @@ class SandboxServer:
         startup_timeout: float = 10.0,
     ) -> None:
         self.config = config or SandboxConfig()
+        check_api_token_value(self.config.api_token)
         self.host = host
         self.requested_port = port
         self.startup_timeout = startup_timeout
@@ -218,7 +222,8 @@ class SandboxServer:
             RuntimeError: The server could not start (for example, the port is taken).
         """
         started = self._started()
-        server = self._build(standalone=install_signal_handlers)
+        # Opening the SQLite file and creating the schema is blocking work: not on the loop.
+        server = await asyncio.to_thread(self._build, standalone=install_signal_handlers)
         task = asyncio.ensure_future(_serve_guarded(server))
         try:
             while not server.started and not task.done():  # noqa: ASYNC110 - uvicorn has no hook

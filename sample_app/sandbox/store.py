@@ -11,8 +11,17 @@ token number and version (``token_subjects``; revoking all tokens bumps the vers
 ledger of issuances (``token_issues``, one row per ``POST /v3/users/{id}/token`` even when the
 same token string is handed out twice) for the control surface's token listing.
 
-All methods are synchronous and short. The sandbox calls them from its event loop; SQLite on a
-local file answers in microseconds, which is cheaper than hopping to a thread pool.
+All methods are synchronous. The sandbox's async code never calls them on its event loop
+(which the embedded sandbox shares with the Reflex backend): it runs them on one dedicated
+thread (:mod:`.dbthread`). The lock below keeps the connection safe for the other callers
+(start-up, white-box tests).
+
+Credentials do not pile up: every write of a token issuance or a session key prunes what has
+been dead (expired, revoked, or older than the user's last revoke or expire-token) for longer
+than the retention, and keeps at most ``max_credentials_per_user`` rows of each kind per user.
+Dead rows are kept for a while because they still matter: an expired session key answers
+400309 (the SDK refreshes it) where an unknown one answers 400303, and the control surface's
+token listing shows recently revoked tokens. A pruned session key answers 400303.
 """
 
 from __future__ import annotations
@@ -56,7 +65,8 @@ CREATE TABLE IF NOT EXISTS token_issues (
     user_id TEXT NOT NULL,
     version INTEGER NOT NULL,
     issued_at INTEGER NOT NULL,
-    expires_at INTEGER NOT NULL
+    expires_at INTEGER NOT NULL,
+    dead_at INTEGER NOT NULL DEFAULT 0
 );
 CREATE INDEX IF NOT EXISTS token_issues_user ON token_issues(user_id);
 CREATE TABLE IF NOT EXISTS session_keys (
@@ -67,6 +77,7 @@ CREATE TABLE IF NOT EXISTS session_keys (
     revoked INTEGER NOT NULL DEFAULT 0
 );
 CREATE INDEX IF NOT EXISTS session_keys_user ON session_keys(user_id);
+CREATE INDEX IF NOT EXISTS session_keys_expiry ON session_keys(expires_at);
 CREATE TABLE IF NOT EXISTS channels (
     channel_url TEXT PRIMARY KEY,
     name TEXT NOT NULL DEFAULT '',
@@ -104,6 +115,12 @@ CREDENTIAL_EXPIRED = "expired"
 CREDENTIAL_REVOKED = "revoked"
 CREDENTIAL_UNKNOWN = "unknown"
 
+DEFAULT_CREDENTIAL_RETENTION_MS = 7 * 24 * 3600 * 1000
+"""How long a dead credential row stays: a week, Sendbird's default token lifetime, so a widget
+that slept through its session key's expiry still gets 400309 and refreshes."""
+MAX_CREDENTIALS_PER_USER = 500
+"""Token issuances and session keys kept per user (the newest), whatever their state."""
+
 
 def sha256_hex(secret: str) -> str:
     """Digest under which a token or session key is stored and later looked up."""
@@ -134,10 +151,20 @@ class Store:
 
     Args:
         path: Database file, or ``":memory:"``.
+        credential_retention_ms: How long dead token issuances and session keys are kept.
+        max_credentials_per_user: Rows of each kind kept per user, newest first.
     """
 
-    def __init__(self, path: str) -> None:
+    def __init__(
+        self,
+        path: str,
+        *,
+        credential_retention_ms: int = DEFAULT_CREDENTIAL_RETENTION_MS,
+        max_credentials_per_user: int = MAX_CREDENTIALS_PER_USER,
+    ) -> None:
         self.path = path
+        self.credential_retention_ms = credential_retention_ms
+        self.max_credentials_per_user = max_credentials_per_user
         self._lock = threading.RLock()
         self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
         self._db.row_factory = sqlite3.Row
@@ -146,6 +173,7 @@ class Store:
         self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.executescript(SCHEMA)
         self._add_missing_columns()
+        self._db.executescript(_LATE_INDEXES)
         self._seed_message_ids()
 
     def _add_missing_columns(self) -> None:
@@ -155,6 +183,11 @@ class Store:
             if "expired_below" not in columns:
                 self._db.execute(
                     "ALTER TABLE token_subjects ADD COLUMN expired_below INTEGER NOT NULL DEFAULT 0"
+                )
+            columns = {row["name"] for row in self._db.execute("PRAGMA table_info(token_issues)")}
+            if "dead_at" not in columns:
+                self._db.execute(
+                    "ALTER TABLE token_issues ADD COLUMN dead_at INTEGER NOT NULL DEFAULT 0"
                 )
 
     def _seed_message_ids(self) -> None:
@@ -362,7 +395,7 @@ class Store:
         """The token subject (user id, version) with this number, or ``None``."""
         return self._one("SELECT * FROM token_subjects WHERE number = ?", (number,))
 
-    def bump_token_version(self, user_id: str, *, revoke: bool) -> dict[str, Any]:
+    def bump_token_version(self, user_id: str, *, revoke: bool, now: int) -> dict[str, Any]:
         """Move the user to the next token version; every older token stops working.
 
         Args:
@@ -370,6 +403,7 @@ class Store:
             revoke: ``True``: older tokens count as revoked (Sendbird's revoke-all, which
                 moves ``revoked_below``); ``False``: they count as expired (the control
                 surface's expire-token, which moves ``expired_below``).
+            now: Unix ms; the issuances so far count as dead from then (for pruning).
 
         Returns:
             The subject as it was before the bump.
@@ -383,17 +417,27 @@ class Store:
                 " WHERE user_id = ?",
                 (int(revoke), int(revoke), user_id),
             )
+            self._db.execute(
+                "UPDATE token_issues SET dead_at = ? WHERE user_id = ? AND dead_at = 0",
+                (now, user_id),
+            )
         return before
 
     def add_token(
         self, user_id: str, token_sha256: str, version: int, issued_at: int, expires_at: int
     ) -> None:
-        """Record one issuance of a session token (by digest; repeats get their own row)."""
-        self._run(
-            "INSERT INTO token_issues(token_sha256, user_id, version, issued_at, expires_at)"
-            " VALUES (?, ?, ?, ?, ?)",
-            (token_sha256, user_id, version, issued_at, expires_at),
-        )
+        """Record one issuance of a session token (by digest; repeats get their own row).
+
+        Prunes old credentials as well, with ``issued_at`` as the current time.
+        """
+        with self._lock:
+            self._db.execute(
+                "INSERT INTO token_issues(token_sha256, user_id, version, issued_at, expires_at)"
+                " VALUES (?, ?, ?, ?, ?)",
+                (token_sha256, user_id, version, issued_at, expires_at),
+            )
+            self._cap_user_rows("token_issues", "id", user_id)
+            self.prune_credentials(issued_at)
 
     def count_live_tokens(self, user_id: str, min_version: int, now: int) -> int:
         """Issuances to the user with ``version >= min_version`` whose ``e`` has not passed."""
@@ -423,12 +467,15 @@ class Store:
     def add_session_key(
         self, user_id: str, key_sha256: str, issued_at: int, expires_at: int
     ) -> None:
-        """Record a session key by digest."""
-        self._run(
-            "INSERT INTO session_keys(key_sha256, user_id, issued_at, expires_at)"
-            " VALUES (?, ?, ?, ?)",
-            (key_sha256, user_id, issued_at, expires_at),
-        )
+        """Record a session key by digest; prunes old credentials (``issued_at`` is now)."""
+        with self._lock:
+            self._db.execute(
+                "INSERT INTO session_keys(key_sha256, user_id, issued_at, expires_at)"
+                " VALUES (?, ?, ?, ?)",
+                (key_sha256, user_id, issued_at, expires_at),
+            )
+            self._cap_user_rows("session_keys", "rowid", user_id)
+            self.prune_credentials(issued_at)
 
     def check_session_key(self, key_sha256: str, now: int) -> CredentialCheck:
         """Classify a session key digest as ok, expired, revoked or unknown."""
@@ -445,11 +492,53 @@ class Store:
             (now, user_id, now),
         )
 
-    def revoke_session_keys(self, user_id: str) -> int:
-        """Revoke every session key of the user."""
+    def revoke_session_keys(self, user_id: str, now: int) -> int:
+        """Revoke every session key of the user (dead from ``now``, for pruning)."""
         return self._run(
-            "UPDATE session_keys SET revoked = 1 WHERE user_id = ? AND revoked = 0", (user_id,)
+            "UPDATE session_keys SET revoked = 1, expires_at = MIN(expires_at, ?)"
+            " WHERE user_id = ? AND revoked = 0",
+            (now, user_id),
         )
+
+    # -- pruning --------------------------------------------------------------------------
+
+    def prune_credentials(self, now: int) -> dict[str, int]:
+        """Delete credentials dead for longer than the retention.
+
+        Token issuances go when their ``e`` passed, or their user revoked or expired its
+        tokens, more than ``credential_retention_ms`` before ``now``; session keys when they
+        expired or were revoked that long ago. The users' version counters stay (one row per
+        user), so old tokens keep failing.
+
+        Returns:
+            Rows deleted per table.
+        """
+        cutoff = now - self.credential_retention_ms
+        with self._lock:
+            tokens = self._db.execute(
+                "DELETE FROM token_issues WHERE expires_at <= ? OR (dead_at > 0 AND dead_at <= ?)",
+                (cutoff, cutoff),
+            ).rowcount
+            keys = self._db.execute(
+                "DELETE FROM session_keys WHERE expires_at <= ?", (cutoff,)
+            ).rowcount
+        return {"token_issues": tokens, "session_keys": keys}
+
+    def _cap_user_rows(self, table: str, order: str, user_id: str) -> None:
+        """Keep only the user's newest ``max_credentials_per_user`` rows of ``table``."""
+        self._db.execute(
+            f"DELETE FROM {table} WHERE user_id = ? AND {order} NOT IN"  # noqa: S608 - fixed names
+            f" (SELECT {order} FROM {table} WHERE user_id = ? ORDER BY {order} DESC LIMIT ?)",
+            (user_id, user_id, self.max_credentials_per_user),
+        )
+
+    def credential_counts(self) -> dict[str, int]:
+        """Rows in the credential tables (for tests and inspection)."""
+        with self._lock:
+            return {
+                table: int(self._db.execute(f"SELECT COUNT(*) FROM {table}").fetchone()[0])  # noqa: S608
+                for table in ("token_issues", "session_keys")
+            }
 
     # -- channels -------------------------------------------------------------------------
 
@@ -640,6 +729,12 @@ class Store:
         row = self._one("SELECT COUNT(*) AS n FROM messages WHERE channel_url = ?", (channel_url,))
         return int(row["n"]) if row else 0
 
+
+_LATE_INDEXES = """
+CREATE INDEX IF NOT EXISTS token_issues_expiry ON token_issues(expires_at);
+CREATE INDEX IF NOT EXISTS token_issues_dead ON token_issues(dead_at);
+"""
+"""Indexes on columns that an older database gets only from ``_add_missing_columns``."""
 
 _MESSAGE_SELECT = (
     "SELECT m.*, u.nickname AS nickname, u.profile_url AS profile_url, u.metadata AS metadata"

@@ -8,6 +8,11 @@ accepts with that value verbatim.
 Frames are ``CODE`` + JSON + a newline; a frame may carry several commands. Bad input (malformed
 lines, unknown commands, invalid JSON, oversize frames) is answered with ``EROR`` and the socket
 stays usable: a test or a buggy client must not take the whole sandbox down.
+
+Store work runs on ``ctx.db`` (never on the loop), one function per command, so a check and
+the write it guards stay together; a socket's commands are handled one after the other, so
+its messages are stored and acked in the order they were sent. A session may read and write
+only the channels its user belongs to (:mod:`.access`).
 """
 
 from __future__ import annotations
@@ -24,6 +29,7 @@ from urllib.parse import unquote
 
 from starlette.websockets import WebSocket
 
+from .access import require_channel_access
 from .bot import reply_to
 from .context import SandboxContext
 from .credentials import IssuedKey, raise_for_session_key, short_hash
@@ -148,34 +154,12 @@ class ChatSocket:
             if app_id and app_id != self.config.app_id:
                 raise ApiError(400304, "Application not found.")
             wanted = query.get("user_id") or None
-            current: tuple[str, str, int] | None = None
-            if key is not None:
-                check = self.ctx.credentials.check_session_key_digest(sha256_hex(key))
-                raise_for_session_key(check)
-                if wanted and wanted != check.user_id:
-                    raise ApiError(400303, "Invalid session key.")
-                user_id = check.user_id
-                current = (key, sha256_hex(key), check.expires_at)
-                how = f"session key {current[1][:12]}..."
-            elif token is not None:
-                user_id = self.ctx.credentials.require_token(token, wanted)
-                how = f"token {short_hash(token)}..."
-            elif self.config.allow_login_without_token and wanted:
-                # Sendbird without "Deny login": a user id alone connects, creating the user.
-                user_id = wanted
-                if self.ctx.store.get_user(user_id) is None:
-                    self.ctx.store.create_user(user_id, "", "", now=now_ms())
-                how = "no token (login without a token is allowed)"
-            else:
-                raise ApiError(400302, "A session token is required.")
+            user_id, how = await self.ctx.db.run(self._identify, token, key, wanted)
             if refusal := self.ctx.take_login_refusal(user_id):
                 raise refusal
-            user = self.ctx.require_user(user_id)
-            if current is not None:
-                key_value, digest, expires_at = current
-            else:
-                issued = self.ctx.credentials.issue_session_key(user_id)
-                key_value, digest, expires_at = issued.key, issued.key_sha256, issued.expires_at
+            user, key_value, digest, expires_at = await self.ctx.db.run(
+                self._open_session, user_id, key
+            )
         except ApiError as error:
             self.ctx.stats.websocket["login_errors"] += 1
             logger.info(
@@ -187,13 +171,43 @@ class ChatSocket:
             return False
         self.conn.user_id = user_id
         self.bind_key(digest, expires_at)
-        self.ctx.store.mark_login(user_id)
         logger.info("conn %d: user %r logged in with %s", self.conn.conn_id, user_id, how)
         payload = logi_payload(
             user, key=key_value, ekey=secrets.token_urlsafe(24), login_ts=now_ms()
         )
         await self.conn.send("LOGI", payload)
         return True
+
+    def _identify(self, token: str | None, key: str | None, wanted: str | None) -> tuple[str, str]:
+        """The user behind the handshake credential, and how it logged in (store thread)."""
+        if key is not None:
+            check = self.ctx.credentials.check_session_key_digest(sha256_hex(key))
+            raise_for_session_key(check)
+            if wanted and wanted != check.user_id:
+                raise ApiError(400303, "Invalid session key.")
+            return check.user_id, f"session key {sha256_hex(key)[:12]}..."
+        if token is not None:
+            user_id = self.ctx.credentials.require_token(token, wanted)
+            return user_id, f"token {short_hash(token)}..."
+        if self.config.allow_login_without_token and wanted:
+            # Sendbird without "Deny login": a user id alone connects, creating the user.
+            if self.ctx.store.get_user(wanted) is None:
+                self.ctx.store.create_user(wanted, "", "", now=now_ms())
+            return wanted, "no token (login without a token is allowed)"
+        raise ApiError(400302, "A session token is required.")
+
+    def _open_session(self, user_id: str, key: str | None) -> tuple[dict[str, Any], str, str, int]:
+        """The user row and the session key to bind (the presented one or a new one)."""
+        user = self.ctx.require_user(user_id)
+        if key is not None:
+            check = self.ctx.credentials.check_session_key_digest(sha256_hex(key))
+            raise_for_session_key(check)
+            key_value, digest, expires_at = key, sha256_hex(key), check.expires_at
+        else:
+            issued = self.ctx.credentials.issue_session_key(user_id)
+            key_value, digest, expires_at = issued.key, issued.key_sha256, issued.expires_at
+        self.ctx.store.mark_login(user_id)
+        return user, key_value, digest, expires_at
 
     def bind_key(self, digest: str, expires_at: int) -> None:
         """Make ``digest`` the socket's session key and arm its expiry timer."""
@@ -211,7 +225,7 @@ class ChatSocket:
         self.ctx.hub.spawn(self._send_key_expired(digest), name=f"expr-{self.conn.conn_id}")
 
     async def _send_key_expired(self, digest: str) -> None:
-        check = self.ctx.credentials.check_session_key_digest(digest)
+        check = await self.ctx.db.run(self.ctx.credentials.check_session_key_digest, digest)
         if check.state == CREDENTIAL_OK:
             # The loop's monotonic timer fired a little before the wall-clock expiry.
             self.bind_key(digest, check.expires_at)
@@ -354,12 +368,19 @@ class ChatSocket:
         """Session key refresh: validate the token, answer a FULL LOGI with ``new_key``."""
         token = payload.get("token")
         try:
-            user_id = self.ctx.credentials.require_token(
-                token if isinstance(token, str) else None, self.conn.user_id
+            user_id = await self.ctx.db.run(
+                self.ctx.credentials.require_token,
+                token if isinstance(token, str) else None,
+                self.conn.user_id,
             )
             if refusal := self.ctx.take_login_refusal(user_id):
                 raise refusal
-            user = self.ctx.require_user(user_id)
+
+            def refresh() -> tuple[dict[str, Any], IssuedKey]:
+                user = self.ctx.require_user(user_id)
+                return user, self.ctx.credentials.issue_session_key(user_id)
+
+            user, issued = await self.ctx.db.run(refresh)
         except ApiError as error:
             self.ctx.stats.websocket["login_errors"] += 1
             logger.info(
@@ -373,7 +394,6 @@ class ChatSocket:
                 reply["req_id"] = req_id
             await self.conn.send("LOGI", reply)
             return
-        issued: IssuedKey = self.ctx.credentials.issue_session_key(user_id)
         self.bind_key(issued.key_sha256, issued.expires_at)
         logger.info(
             "conn %d: session key of %r refreshed with token %s...",
@@ -387,63 +407,72 @@ class ChatSocket:
             body["req_id"] = req_id
         await self.conn.send("LOGI", body)
 
-    def _require_session(self) -> str:
-        """The socket's user, if its session key is still usable."""
-        if self.conn.user_id is None or self.conn.key_sha256 is None:
+    def _require_session(self, user_id: str | None, key_sha256: str | None) -> str:
+        """The socket's user, if its session key is still usable (store thread)."""
+        if user_id is None or key_sha256 is None:
             raise ApiError(400108, "Not logged in.")
-        check = self.ctx.credentials.check_session_key_digest(self.conn.key_sha256)
+        check = self.ctx.credentials.check_session_key_digest(key_sha256)
         raise_for_session_key(check)
-        return self.conn.user_id
+        return user_id
 
-    def _require_channel(self, payload: dict[str, Any], user_id: str) -> str:
-        channel_url = payload.get("channel_url")
+    def _require_member(self, channel_url: object, user_id: str) -> str:
+        """The channel URL of a command, if the user belongs to it (store thread)."""
         if channel_url is None:
             raise ApiError(400105, '"channel_url" is required.')
         if not isinstance(channel_url, str):
             raise ApiError(400100, '"channel_url" should be a string.')
-        if self.ctx.store.get_channel(channel_url) is None:
-            raise ApiError(400201, '"Channel" not found.')
-        if not self.ctx.store.is_member(channel_url, user_id):
-            raise ApiError(400108, "Not a member of this channel.")
+        require_channel_access(self.ctx.store, channel_url, user_id)
         return channel_url
 
     async def on_mesg(self, payload: dict[str, Any], req_id: str | None) -> None:
         """Store a user message, ack it (same ``req_id``) and let the bot answer."""
-        user_id = self._require_session()
-        channel_url = self._require_channel(payload, user_id)
         text = payload.get("message")
-        if text is None:
-            raise ApiError(400105, '"message" is required.')
-        if not isinstance(text, str):
-            raise ApiError(400100, '"message" should be a string.')
         fields = {}
         for name in ("custom_type", "data"):
             value = payload.get(name, "")
             fields[name] = value if isinstance(value, str) else ""
         mention_type = payload.get("mention_type", "users")
-        row = self.ctx.store.add_message(
-            channel_url,
-            user_id,
-            text,
-            custom_type=fields["custom_type"],
-            data=fields["data"],
-            mention_type=mention_type if isinstance(mention_type, str) else "users",
-            now=now_ms(),
-        )
+        user_id, key_sha256 = self.conn.user_id, self.conn.key_sha256
+
+        def store_message() -> tuple[str, dict[str, Any], list[str]]:
+            sender = self._require_session(user_id, key_sha256)
+            channel_url = self._require_member(payload.get("channel_url"), sender)
+            if text is None:
+                raise ApiError(400105, '"message" is required.')
+            if not isinstance(text, str):
+                raise ApiError(400100, '"message" should be a string.')
+            row = self.ctx.store.add_message(
+                channel_url,
+                sender,
+                text,
+                custom_type=fields["custom_type"],
+                data=fields["data"],
+                mention_type=mention_type if isinstance(mention_type, str) else "users",
+                now=now_ms(),
+            )
+            return channel_url, row, self.ctx.store.member_ids(channel_url)
+
+        channel_url, row, members = await self.ctx.db.run(store_message)
         await self.conn.send("MESG", message_json(row, req_id=req_id))
-        members = self.ctx.store.member_ids(channel_url)
         await self.ctx.hub.send_to_users(members, "MESG", message_json(row), exclude=self.conn)
         bot_id = self.config.bot_id
-        if user_id != bot_id and bot_id in members:
-            self.ctx.hub.spawn(bot_answer(self.ctx, channel_url, text), name=f"bot-{row['msg_id']}")
+        if row["user_id"] != bot_id and bot_id in members:
+            self.ctx.hub.spawn(
+                bot_answer(self.ctx, channel_url, str(text)), name=f"bot-{row['msg_id']}"
+            )
 
     async def on_read(self, payload: dict[str, Any], req_id: str | None) -> None:
         """Mark the channel read and ack with the reader and a timestamp."""
-        user_id = self._require_session()
-        channel_url = self._require_channel(payload, user_id)
+        user_id, key_sha256 = self.conn.user_id, self.conn.key_sha256
         ts = now_ms()
-        self.ctx.store.mark_read(channel_url, user_id, ts)
-        user = self.ctx.require_user(user_id)
+
+        def mark_read() -> tuple[str, dict[str, Any]]:
+            reader = self._require_session(user_id, key_sha256)
+            channel_url = self._require_member(payload.get("channel_url"), reader)
+            self.ctx.store.mark_read(channel_url, reader, ts)
+            return channel_url, self.ctx.require_user(reader)
+
+        channel_url, user = await self.ctx.db.run(mark_read)
         reply: dict[str, Any] = {
             "channel_url": channel_url,
             "channel_type": "group",
@@ -458,10 +487,13 @@ class ChatSocket:
 async def bot_answer(ctx: SandboxContext, channel_url: str, text: str) -> None:
     """Typing start, deterministic reply, typing end, then the reply message (no ``req_id``)."""
     config = ctx.config
-    bot = ctx.store.get_user(config.bot_id)
+
+    def bot_and_members() -> tuple[dict[str, Any] | None, list[str]]:
+        return ctx.store.get_user(config.bot_id), ctx.store.member_ids(channel_url)
+
+    bot, members = await ctx.db.run(bot_and_members)
     if bot is None:
         return
-    members = ctx.store.member_ids(channel_url)
     bot_obj = member_user(bot, online=True)
 
     def typing(cat: int) -> dict[str, Any]:
@@ -478,15 +510,21 @@ async def bot_answer(ctx: SandboxContext, channel_url: str, text: str) -> None:
     reply = reply_to(text)
     await asyncio.sleep(config.bot_reply_delay)
     await ctx.hub.send_to_users(members, "SYEV", typing(TYPING_END))
-    if ctx.store.get_channel(channel_url) is None:
+
+    def store_reply() -> dict[str, Any] | None:
+        if ctx.store.get_channel(channel_url) is None:
+            return None
+        return ctx.store.add_message(
+            channel_url,
+            config.bot_id,
+            reply.text,
+            extended_payload=reply.extended_payload,
+            now=now_ms(),
+        )
+
+    row = await ctx.db.run(store_reply)
+    if row is None:
         return
-    row = ctx.store.add_message(
-        channel_url,
-        config.bot_id,
-        reply.text,
-        extended_payload=reply.extended_payload,
-        now=now_ms(),
-    )
     await ctx.hub.send_to_users(members, "MESG", message_json(row))
     logger.info("bot answered in %s (topic %s)", channel_url, reply.topic)
 
@@ -511,7 +549,7 @@ async def handle_websocket(ctx: SandboxContext, websocket: WebSocket) -> None:
         ctx.hub.remove(conn)
         conn.closed = True
         if conn.user_id and not ctx.hub.connections_of(conn.user_id):
-            ctx.store.set_last_seen(conn.user_id, now_ms())
+            ctx.db.submit(ctx.store.set_last_seen, conn.user_id, now_ms())
         logger.info("conn %d: closed (user %r)", conn.conn_id, conn.user_id)
 
 

@@ -4,7 +4,8 @@ Answers have the shapes widget 1.7.10 accepts. Two details matter:
 ``GET /v3/sdk/group_channels/{url}`` must return a real channel with the bot as a member
 (``{}`` breaks the SDK's local cache), and a 400309/400302 error makes the SDK park the call,
 refresh its session and re-send it, so those codes are produced exactly where the real service
-would produce them.
+would produce them. A session reads only the channels its user belongs to; the Platform API
+(``Api-Token``) reads them all (:mod:`.access`).
 """
 
 from __future__ import annotations
@@ -15,8 +16,9 @@ from typing import Any
 
 from starlette.responses import Response
 
+from .access import require_channel_access
 from .context import SandboxContext
-from .credentials import short_hash
+from .credentials import IssuedKey, short_hash
 from .httputil import ApiError, ApiRequest, RouteSpec, json_response, now_ms, route
 from .payloads import channel_json, message_json
 from .platform_api import check_api_token
@@ -29,7 +31,7 @@ MAX_TS = 2**53 - 1
 
 
 def authenticate(ctx: SandboxContext, req: ApiRequest) -> str | None:
-    """Identify the caller of an SDK route.
+    """Identify the caller of an SDK route (a store call: run it on ``ctx.db``).
 
     Returns:
         The user id behind the ``Session-Key`` (or ``Access-Token``), or ``None`` for a
@@ -49,11 +51,6 @@ def authenticate(ctx: SandboxContext, req: ApiRequest) -> str | None:
     if token:
         return ctx.credentials.require_token(token)
     raise ApiError(400108, "A Session-Key header is required.")
-
-
-def channel_not_found() -> ApiError:
-    """Sendbird's answer for an unknown channel URL."""
-    return ApiError(400201, '"Channel" not found.')
 
 
 def _int_query(req: ApiRequest, name: str, default: int, *, low: int, high: int) -> int:
@@ -78,25 +75,27 @@ def routes(ctx: SandboxContext) -> list[RouteSpec]:
     """The widget/SDK routes bound to one sandbox instance.
 
     User ids in SDK paths are captured greedily (``{user_id...}``): the SDK leaves ``/`` (and
-    sometimes everything) unencoded in ``session_key``, ``mute`` and similar paths.
+    sometimes everything) unencoded in ``session_key``, ``mute`` and similar paths. Each
+    handler runs its store work as one function on ``ctx.db`` (authentication included), and
+    every channel route checks membership (:func:`~.access.require_channel_access`).
     """
     store = ctx.store
 
-    def render_channel(channel_url: str, viewer: str | None) -> dict[str, Any]:
-        channel = store.get_channel(channel_url)
-        if channel is None:
-            raise channel_not_found()
+    def render_channel(channel_url: str, viewer: str | None, online: set[str]) -> dict[str, Any]:
+        channel = require_channel_access(store, channel_url, viewer)
         return channel_json(
             channel,
             store.channel_members(channel_url),
             viewer_id=viewer,
-            online_ids=ctx.hub.online_user_ids(),
+            online_ids=online,
             last_message=store.last_message(channel_url),
         )
 
-    def require_channel(channel_url: str) -> None:
-        if store.get_channel(channel_url) is None:
-            raise channel_not_found()
+    def channel_caller(req: ApiRequest) -> str | None:
+        """Authenticate, then require the caller's membership of the path's channel."""
+        caller = authenticate(ctx, req)
+        require_channel_access(store, req.params["channel_url"], caller)
+        return caller
 
     async def widget_setting(req: ApiRequest) -> Response:
         if req.params["bot_id"] != ctx.config.bot_id or req.params["app_id"] != ctx.config.app_id:
@@ -116,7 +115,7 @@ def routes(ctx: SandboxContext) -> list[RouteSpec]:
         )
 
     async def create_channel(req: ApiRequest) -> Response:
-        caller = authenticate(ctx, req)
+        caller = await ctx.db.run(authenticate, ctx, req)
         body = await req.json_body(required=True)
         user_ids = body.get("user_ids")
         if user_ids is None:
@@ -126,9 +125,6 @@ def routes(ctx: SandboxContext) -> list[RouteSpec]:
         members = list(dict.fromkeys(([caller] if caller else []) + user_ids))
         if not members:
             raise ApiError(400111, '"user_ids" must not be empty.')
-        for member in members:
-            if store.get_user(member) is None:
-                raise ApiError(400201, f'"User" not found: "{member}".')
         fields: dict[str, str] = {}
         for name in ("name", "cover_url", "custom_type", "data", "channel_url"):
             value = body.get(name, "")
@@ -140,78 +136,96 @@ def routes(ctx: SandboxContext) -> list[RouteSpec]:
         is_distinct = body.get("is_distinct", False)
         if not isinstance(is_distinct, bool):
             raise ApiError(400104, '"is_distinct" should be a boolean.')
-        if is_distinct:
-            existing = store.find_distinct_channel(members)
-            if existing is not None:
-                payload = render_channel(existing, caller)
-                payload["is_created"] = False
-                return json_response(payload)
-        now = now_ms()
-        channel_url = fields["channel_url"] or (
-            f"sendbird_group_channel_{now}_{secrets.token_hex(6)}"
-        )
-        if store.get_channel(channel_url) is not None:
-            raise ApiError(400202, f'"Channel" with channel_url "{channel_url}" already exists.')
-        store.create_channel(
-            channel_url,
-            name=fields["name"],
-            cover_url=fields["cover_url"],
-            custom_type=fields["custom_type"],
-            data=fields["data"],
-            is_distinct=is_distinct,
-            created_by=caller or "",
-            member_ids=members,
-            now=now,
-        )
-        logger.info("created channel %s with members %r", channel_url, members)
-        payload = render_channel(channel_url, caller)
-        payload["is_created"] = True
-        return json_response(payload)
+        online = ctx.hub.online_user_ids()
+
+        def create() -> dict[str, Any]:
+            for member in members:
+                if store.get_user(member) is None:
+                    raise ApiError(400201, f'"User" not found: "{member}".')
+            if is_distinct:
+                existing = store.find_distinct_channel(members)
+                if existing is not None:
+                    return {**render_channel(existing, caller, online), "is_created": False}
+            now = now_ms()
+            channel_url = fields["channel_url"] or (
+                f"sendbird_group_channel_{now}_{secrets.token_hex(6)}"
+            )
+            if store.get_channel(channel_url) is not None:
+                raise ApiError(
+                    400202, f'"Channel" with channel_url "{channel_url}" already exists.'
+                )
+            store.create_channel(
+                channel_url,
+                name=fields["name"],
+                cover_url=fields["cover_url"],
+                custom_type=fields["custom_type"],
+                data=fields["data"],
+                is_distinct=is_distinct,
+                created_by=caller or "",
+                member_ids=members,
+                now=now,
+            )
+            logger.info("created channel %s with members %r", channel_url, members)
+            return {**render_channel(channel_url, caller, online), "is_created": True}
+
+        return json_response(await ctx.db.run(create))
 
     async def get_channel(req: ApiRequest) -> Response:
-        caller = authenticate(ctx, req)
-        return json_response(render_channel(req.params["channel_url"], caller))
+        online = ctx.hub.online_user_ids()
+
+        def read() -> dict[str, Any]:
+            return render_channel(req.params["channel_url"], authenticate(ctx, req), online)
+
+        return json_response(await ctx.db.run(read))
 
     async def list_messages(req: ApiRequest) -> Response:
-        authenticate(ctx, req)
         channel_url = req.params["channel_url"]
-        require_channel(channel_url)
         prev_limit = _int_query(req, "prev_limit", 15, low=0, high=MAX_PAGE)
         next_limit = _int_query(req, "next_limit", 0, low=0, high=MAX_PAGE)
         include = _bool_query(req, "include", True)
         reverse = _bool_query(req, "reverse", False)
         ts = _int_query(req, "message_ts", MAX_TS, low=0, high=MAX_TS)
         anchor_id = req.query("message_id")
-        if anchor_id:
-            try:
-                anchor = store.get_message(int(anchor_id))
-            except ValueError as exc:
-                raise ApiError(400101, '"message_id" should be a number.') from exc
-            if anchor is None or anchor["channel_url"] != channel_url:
-                raise ApiError(400201, '"Message" not found.')
-            ts = int(anchor["created_at"])
-        prev_inclusive = include and prev_limit > 0
-        before = store.messages_before(channel_url, ts, prev_limit, inclusive=prev_inclusive)
-        after = store.messages_after(
-            channel_url, ts, next_limit, inclusive=include and not prev_inclusive
-        )
-        rows = before + after
+
+        def read() -> list[dict[str, Any]]:
+            channel_caller(req)
+            anchor_ts = ts
+            if anchor_id:
+                try:
+                    anchor = store.get_message(int(anchor_id))
+                except ValueError as exc:
+                    raise ApiError(400101, '"message_id" should be a number.') from exc
+                if anchor is None or anchor["channel_url"] != channel_url:
+                    raise ApiError(400201, '"Message" not found.')
+                anchor_ts = int(anchor["created_at"])
+            prev_inclusive = include and prev_limit > 0
+            before = store.messages_before(
+                channel_url, anchor_ts, prev_limit, inclusive=prev_inclusive
+            )
+            after = store.messages_after(
+                channel_url, anchor_ts, next_limit, inclusive=include and not prev_inclusive
+            )
+            return before + after
+
+        rows = await ctx.db.run(read)
         if reverse:
             rows.reverse()
         return json_response({"messages": [message_json(row) for row in rows]})
 
     async def changelogs(req: ApiRequest) -> Response:
-        authenticate(ctx, req)
-        require_channel(req.params["channel_url"])
+        await ctx.db.run(channel_caller, req)
         return json_response({"updated": [], "deleted": [], "has_more": False, "next": ""})
 
     async def messages_gap(req: ApiRequest) -> Response:
-        authenticate(ctx, req)
         channel_url = req.params["channel_url"]
-        require_channel(channel_url)
         start = _int_query(req, "prev_start_ts", 0, low=0, high=MAX_TS)
         end = _int_query(req, "prev_end_ts", MAX_TS, low=0, high=MAX_TS)
-        rows = store.messages_between(channel_url, start, end, MAX_GAP + 1)
+
+        def read() -> list[dict[str, Any]]:
+            channel_caller(req)
+            return store.messages_between(channel_url, start, end, MAX_GAP + 1)
+
+        rows = await ctx.db.run(read)
         huge = len(rows) > MAX_GAP
         if huge:
             rows = []
@@ -228,8 +242,7 @@ def routes(ctx: SandboxContext) -> list[RouteSpec]:
         )
 
     async def mute_state(req: ApiRequest) -> Response:
-        authenticate(ctx, req)
-        require_channel(req.params["channel_url"])
+        await ctx.db.run(channel_caller, req)
         return json_response(
             {
                 "is_muted": False,
@@ -244,8 +257,14 @@ def routes(ctx: SandboxContext) -> list[RouteSpec]:
         user_id = req.params["user_id"]
         body = await req.json_body()
         token = body.get("token")
-        ctx.credentials.require_token(token if isinstance(token, str) else None, user_id=user_id)
-        issued = ctx.credentials.issue_session_key(user_id)
+
+        def issue() -> IssuedKey:
+            ctx.credentials.require_token(
+                token if isinstance(token, str) else None, user_id=user_id
+            )
+            return ctx.credentials.issue_session_key(user_id)
+
+        issued = await ctx.db.run(issue)
         logger.info(
             "issued session key %s... for user %r via REST", issued.key_sha256[:12], user_id
         )
@@ -253,24 +272,29 @@ def routes(ctx: SandboxContext) -> list[RouteSpec]:
             logger.debug("session key refresh used token %s...", short_hash(token))
         return json_response({"key": issued.key})
 
-    async def my_group_channels(req: ApiRequest) -> Response:
+    def own_user(req: ApiRequest) -> str:
+        """Authenticate; a session may only ask about its own user (the Platform API: any)."""
         caller = authenticate(ctx, req)
         user_id = req.params["user_id"]
         if caller is not None and caller != user_id:
             raise ApiError(400108, "A session can only list its own channels.")
-        ctx.require_user(user_id)
+        return user_id
+
+    async def my_group_channels(req: ApiRequest) -> Response:
         limit = _int_query(req, "limit", 20, low=1, high=100)
-        urls = store.channels_of_user(user_id)[:limit]
-        return json_response(
-            {
-                "channels": [render_channel(url, user_id) for url in urls],
-                "next": "",
-                "ts": now_ms(),
-            }
-        )
+        online = ctx.hub.online_user_ids()
+
+        def read() -> list[dict[str, Any]]:
+            user_id = own_user(req)
+            ctx.require_user(user_id)
+            urls = store.channels_of_user(user_id)[:limit]
+            return [render_channel(url, user_id, online) for url in urls]
+
+        channels = await ctx.db.run(read)
+        return json_response({"channels": channels, "next": "", "ts": now_ms()})
 
     async def my_group_channel_changelogs(req: ApiRequest) -> Response:
-        authenticate(ctx, req)
+        await ctx.db.run(own_user, req)
         return json_response({"updated": [], "deleted": [], "has_more": False, "next": ""})
 
     return [

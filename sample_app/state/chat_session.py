@@ -413,7 +413,7 @@ class ChatSessionState(AuthState):
             return
         if action != "expire_session_key":
             # The cached token is dead at the sandbox now: the next page view must not reuse it.
-            get_services().tokens.forget(user_id)
+            await get_services().tokens.forget(user_id)
         self._log("sandbox", action.replace("_", " "))
 
     @rx.event

@@ -1,7 +1,8 @@
-"""Migrations, engines and stored times of the accounts database."""
+"""Migrations, engines and stored times of the accounts database, on SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
+import multiprocessing
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
@@ -10,8 +11,9 @@ import sqlalchemy as sa
 from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
-from sqlmodel import Session, SQLModel
+from sqlmodel import Session, SQLModel, col
 
+from deploy.postgres import PostgresServer
 from sample_app.accounts import (
     Account,
     create_engine_for,
@@ -22,6 +24,12 @@ from sample_app.accounts import (
 from sample_app.accounts import database as database_module
 from sample_app.accounts.database import VERSION_TABLE, alembic_config
 from sample_app.accounts.models import accounts_metadata
+from tests.accounts.helpers import (
+    count_rows,
+    postgresql_only,
+    sqlite_only,
+    upgrade_when_all_are_ready,
+)
 
 TABLES = {
     "accounts",
@@ -40,7 +48,7 @@ def unique_indexes(engine: sa.Engine, table: str) -> dict[str | None, list[str |
     }
 
 
-def test_upgrade_creates_tables_and_unique_indexes_on_an_empty_file(db_url: str) -> None:
+def test_upgrade_creates_tables_and_unique_indexes_on_an_empty_database(db_url: str) -> None:
     engine = create_engine_for(db_url)
     try:
         assert current_revision(engine) is None
@@ -111,6 +119,7 @@ def test_in_memory_database_is_shared_by_the_engine() -> None:
         engine.dispose()
 
 
+# SQLite by nature: a relative file path.
 def test_works_from_any_working_directory(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
@@ -120,10 +129,14 @@ def test_works_from_any_working_directory(tmp_path: Path, monkeypatch: pytest.Mo
     assert not (elsewhere / "alembic.ini").exists()
 
 
+@sqlite_only  # PRAGMAs: SQLite's per-connection settings, which PostgreSQL does not need
 def test_sqlite_connections_enforce_foreign_keys_and_wait_when_busy(engine: sa.Engine) -> None:
     with engine.connect() as connection:
         assert connection.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
         assert connection.exec_driver_sql("PRAGMA busy_timeout").scalar_one() >= 1000
+
+
+def test_foreign_keys_are_enforced(engine: sa.Engine) -> None:
     with pytest.raises(sa.exc.IntegrityError), engine.begin() as connection:
         connection.execute(
             sa.text(
@@ -147,6 +160,10 @@ def test_downgrade_to_base_removes_the_tables(engine: sa.Engine) -> None:
     assert upgrade_database(engine) == head_revision()
 
 
+# SQLite only: on PostgreSQL the migration lock makes this interleaving impossible (the
+# "other worker" below would wait for our lock, forever); the real race is tested there by
+# test_concurrent_start_up_migrates_once.
+@sqlite_only
 def test_losing_a_concurrent_migration_race_is_not_an_error(
     db_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -176,7 +193,8 @@ def test_times_are_stored_as_utc_and_loaded_as_aware_utc(engine: sa.Engine) -> N
         account_id = account.id
     with engine.connect() as connection:
         raw = connection.execute(sa.text("SELECT created_at FROM accounts")).scalar_one()
-    assert raw.startswith("2026-05-01 12:30:00")
+    # SQLite returns the stored text, PostgreSQL a naive datetime: both are UTC.
+    assert str(raw).startswith("2026-05-01 12:30:00")
     with Session(engine) as session:
         loaded = session.get(Account, account_id)
         assert loaded is not None
@@ -196,3 +214,94 @@ def test_naive_datetimes_are_refused(engine: sa.Engine) -> None:
         )
         with pytest.raises(sa.exc.StatementError, match="naive datetime"):
             session.commit()
+
+
+@postgresql_only  # a `timestamp` column and the server's TimeZone setting
+def test_times_do_not_depend_on_the_database_time_zone(engine: sa.Engine) -> None:
+    """A session in another time zone stores and loads the same instants."""
+    created = datetime(2026, 5, 1, 12, 30, tzinfo=UTC)
+    tokyo = create_engine_for(engine.url, connect_args={"options": "-c timezone=Asia/Tokyo"})
+    try:
+        with tokyo.connect() as connection:
+            assert connection.exec_driver_sql("SHOW timezone").scalar_one() == "Asia/Tokyo"
+        with Session(tokyo) as session:
+            session.add(
+                Account(username="tz", display_name="Tz", password_hash="x", created_at=created)
+            )
+            session.commit()
+        for reader in (engine, tokyo):
+            with Session(reader) as session:
+                loaded = session.scalars(sa.select(col(Account.created_at))).one()
+                assert loaded == created
+        with engine.connect() as connection:
+            raw = connection.execute(sa.text("SELECT created_at FROM accounts")).scalar_one()
+        assert raw == datetime(2026, 5, 1, 12, 30)  # naive UTC, whatever the session's zone
+    finally:
+        tokyo.dispose()
+
+
+START_UP_WORKERS = 4
+
+
+@postgresql_only  # several workers migrating one server database at the same moment
+@pytest.mark.parametrize("start", [None, "0001_accounts"], ids=["fresh", "from-0001"])
+def test_concurrent_start_up_migrates_once(
+    db_url: str, start: str | None, postgres_server: PostgresServer
+) -> None:
+    """Worker processes all calling `upgrade_database` at once: one migrates, once.
+
+    The others wait for it and find the database at head. Without the migration lock they
+    all migrate at once and all but one fail on the server (duplicate tables or columns):
+    those errors are what this test looks for in the server's log, because the losers'
+    fallback (re-reading the revision) would hide them from the outcomes.
+    """
+    engine = create_engine_for(db_url)
+    try:
+        if start is not None:
+            upgrade_database(engine, start)
+            with engine.begin() as connection:
+                connection.execute(
+                    sa.text(
+                        "INSERT INTO accounts (username, display_name, password_hash,"
+                        " created_at) VALUES ('old', 'Old', 'x', '2026-01-01 00:00:00')"
+                    )
+                )
+        log_start = postgres_server.log_path.stat().st_size
+        # Separate processes, like real workers (Alembic keeps per-process global state).
+        context = multiprocessing.get_context("spawn")
+        barrier = context.Barrier(START_UP_WORKERS)
+        results = context.Queue()
+        workers = [
+            context.Process(target=upgrade_when_all_are_ready, args=(db_url, barrier, results))
+            for _ in range(START_UP_WORKERS)
+        ]
+        for worker in workers:
+            worker.start()
+        outcomes = [results.get(timeout=120) for _ in workers]
+        for worker in workers:
+            worker.join(timeout=30)
+        assert [worker.exitcode for worker in workers] == [0] * START_UP_WORKERS
+        results.close()
+        results.join_thread()
+
+        assert outcomes == [("ok", head_revision())] * START_UP_WORKERS
+        with postgres_server.log_path.open("rb") as log:
+            log.seek(log_start)
+            server_errors = [
+                line
+                for line in log.read().decode(errors="replace").splitlines()
+                if "ERROR:" in line
+            ]
+        assert server_errors == []
+        assert current_revision(engine) == head_revision()
+        assert count_rows(engine, VERSION_TABLE) == 1
+        with engine.connect() as connection:
+            context_ = MigrationContext.configure(
+                connection, opts={"compare_type": True, "version_table": VERSION_TABLE}
+            )
+            assert compare_metadata(context_, accounts_metadata) == []
+            if start is not None:  # the data migration ran once: one key, kept
+                keys = connection.execute(sa.text("SELECT sendbird_key FROM accounts")).all()
+                assert len(keys) == 1 and keys[0][0]
+    finally:
+        engine.dispose()

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import re
 from datetime import UTC, datetime
-from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
@@ -115,8 +114,8 @@ def test_the_database_refuses_a_missing_key(engine: Engine) -> None:
         )
 
 
-def test_the_migration_gives_existing_accounts_distinct_keys(tmp_path: Path) -> None:
-    engine = create_engine_for(f"sqlite:///{tmp_path / 'old.db'}")
+def test_the_migration_gives_existing_accounts_distinct_keys(db_url: str) -> None:
+    engine = create_engine_for(db_url)
     try:
         assert upgrade_database(engine, "0001_accounts") == "0001_accounts"
         created = datetime(2026, 1, 1, tzinfo=UTC).replace(tzinfo=None)
@@ -149,8 +148,8 @@ def test_the_migration_gives_existing_accounts_distinct_keys(tmp_path: Path) -> 
         engine.dispose()
 
 
-def test_the_migration_downgrades_to_the_first_revision(tmp_path: Path) -> None:
-    engine = create_engine_for(f"sqlite:///{tmp_path / 'accounts.db'}")
+def test_the_migration_downgrades_to_the_first_revision(db_url: str) -> None:
+    engine = create_engine_for(db_url)
     try:
         upgrade_database(engine)
         with engine.begin() as connection:

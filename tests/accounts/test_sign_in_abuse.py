@@ -5,6 +5,7 @@ from __future__ import annotations
 import secrets
 import threading
 import time
+from collections.abc import Callable
 
 import pytest
 import sqlalchemy as sa
@@ -15,10 +16,11 @@ from sample_app.accounts import (
     AccountService,
     Argon2Hasher,
     PasswordCheck,
+    RegistrationError,
     SignInError,
     TooManyAttemptsError,
 )
-from tests.accounts.helpers import PASSWORD
+from tests.accounts.helpers import PASSWORD, count_rows
 from tests.clock import FakeClock
 
 
@@ -138,6 +140,78 @@ def test_concurrent_burst_never_passes_more_than_the_limit(
 
     assert len(outcomes) == burst
     assert len(checked) == outcomes.count("checked") <= 5
+
+
+def run_at_once(count: int, action: Callable[[int], str]) -> list[str]:
+    """Run `action(0)` ... `action(count - 1)` on as many threads, released together."""
+    start = threading.Barrier(count)
+    outcomes: list[str] = []
+
+    def run(number: int) -> None:
+        start.wait()
+        outcomes.append(action(number))
+
+    threads = [threading.Thread(target=run, args=(number,)) for number in range(count)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(outcomes) == count
+    return outcomes
+
+
+def test_concurrent_registrations_never_pass_the_per_client_limit(
+    service: AccountService, engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A burst from one client: at most `per_client` registrations reach hashing."""
+    from sample_app.accounts import TooManyRegistrationsError
+
+    real = Argon2Hasher.hash_password
+
+    def slow_hash(self: Argon2Hasher, password: str) -> str:
+        time.sleep(0.05)  # the burst is all in flight together
+        return real(self, password)
+
+    monkeypatch.setattr(Argon2Hasher, "hash_password", slow_hash)
+
+    def register(number: int) -> str:
+        try:
+            service.register(f"burst{number}", PASSWORD, "Burst", client_key="198.51.100.7")
+        except TooManyRegistrationsError:
+            return "refused"
+        return "created"
+
+    outcomes = run_at_once(12, register)
+    # Not "exactly 5": when every row is written before any is counted, all are refused
+    # (each sees 11 others). Refusing too many under a burst is the safe side.
+    assert outcomes.count("created") <= 5
+    assert count_rows(engine, "accounts") == outcomes.count("created")
+    assert count_rows(engine, "registration_attempts") == outcomes.count("created")
+
+
+def test_concurrent_registrations_of_one_name_create_one_account(
+    service: AccountService, engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The unique index decides a real race; the losers are told the name is taken."""
+    real = Argon2Hasher.hash_password
+
+    def slow_hash(self: Argon2Hasher, password: str) -> str:
+        time.sleep(0.05)  # every request passes the "is it taken?" check before any insert
+        return real(self, password)
+
+    monkeypatch.setattr(Argon2Hasher, "hash_password", slow_hash)
+
+    def register(number: int) -> str:
+        try:
+            service.register("alice", PASSWORD, f"Alice {number}", client_key=f"192.0.2.{number}")
+        except RegistrationError as error:
+            assert error.field_errors == {"username": ["That username is taken."]}
+            return "taken"
+        return "created"
+
+    outcomes = run_at_once(5, register)
+    assert sorted(outcomes) == ["created"] + ["taken"] * 4
+    assert count_rows(engine, "accounts") == 1
 
 
 def test_registration_is_throttled_per_client_and_overall(

@@ -372,8 +372,8 @@ def test_cors_allowed_origins_setting() -> None:
             cors_allowed_origins({"API_CORS_ALLOWED_ORIGINS": bad})
 
 
-def test_the_app_puts_the_guard_outermost() -> None:
-    """The real app module wires the guard around Reflex's whole backend.
+def test_the_app_puts_the_guard_around_reflex() -> None:
+    """The real app module wires the guard around Reflex's whole backend (request ids outside).
 
     Checked in a subprocess: importing the app module registers its pages with Reflex for
     the rest of the process, which would leave the browser tier's production build (in
@@ -383,15 +383,18 @@ def test_the_app_puts_the_guard_outermost() -> None:
         f"""
         import reflex as rx
         from sample_app.http_api import ApiCorsGuard, SampleApp, api_transformer
+        from sample_app.request_context import RequestIdMiddleware
         from sample_app.sample_app import app
 
         assert isinstance(app, SampleApp)
         assert app.api_transformer is api_transformer
         rx.App.__call__ = lambda self: "reflex's top-level app"
         built = app()
-        assert isinstance(built, ApiCorsGuard), built
-        assert built.app == "reflex's top-level app"
-        assert built.allowed_origins == {{{ALLOWED_ORIGIN!r}}}, built.allowed_origins
+        assert isinstance(built, RequestIdMiddleware), built
+        guard = built.app
+        assert isinstance(guard, ApiCorsGuard), guard
+        assert guard.app == "reflex's top-level app"
+        assert guard.allowed_origins == {{{ALLOWED_ORIGIN!r}}}, guard.allowed_origins
         print("guard outermost")
         """
     )

@@ -304,4 +304,5 @@ def test_unknown_sdk_route_answers_empty_object(sandbox: Sandbox) -> None:
 
 def test_unknown_non_v3_route_is_404(sandbox: Sandbox) -> None:
     assert_error(sandbox.anon.get("/favicon.ico"), 404, 400404)
-    assert_error(sandbox.anon.get("/__sandbox__/nope"), 404, 400404)
+    assert_error(sandbox.http.get("/__sandbox__/nope"), 404, 400404)
+    assert_error(sandbox.anon.get("/__sandbox__/nope"), 401, 400401)  # the mount is guarded

@@ -332,8 +332,9 @@ async def test_a_token_issued_during_sign_out_never_reaches_the_browser(
 ) -> None:
     """Tab B asks for a token; Sendbird is slow; tab A signs out meanwhile.
 
-    The token Sendbird finally issues is valid after the sign-out's revocation, so tab B must
-    drop it: its reply is a refusal and its state holds no session token.
+    Tab B must drop the token Sendbird finally issues: its reply is a refusal and its state
+    holds no session token. The sign-out's revocation waits for that issuance, so the late
+    token is revoked with the others rather than left valid at Sendbird.
     """
     await tab.open_chat("alice")
     user_id = tab.chat.sendbird_user_id
@@ -354,7 +355,7 @@ async def test_a_token_issued_during_sign_out_never_reaches_the_browser(
     assert not tab_b.widget_visible
     issued = await tab.control.tokens(user_id)
     assert len(issued) == 2  # the first token (tab B's page view reused it), the late one
-    assert not issued[-1]["revoked"]  # valid at Sendbird, but no browser has it
+    assert issued[-1]["revoked"]  # issued before the revocation went out, so revoked too
 
 
 async def test_the_late_token_is_dropped_even_before_the_other_tab_syncs(

@@ -149,7 +149,7 @@ async def test_users_this_app_creates_carry_its_mark(tab: StateHarness, sandbox_
     user = sandbox_app.state.sandbox.store.get_user(tab.chat.sendbird_user_id)
     assert user["metadata"] == {"created_by": "sendbird-reflex-sample"}
     # ...so the next sign-in (a new process, say) is still served.
-    tab.services.tokens.forget(tab.chat.sendbird_user_id)
+    await tab.services.tokens.forget(tab.chat.sendbird_user_id)
     await run(tab.chat.open_chat())
     assert tab.chat.session_token
     assert await tab.issued(tab.chat.sendbird_user_id) >= 1
@@ -176,7 +176,7 @@ async def test_platform_api_calls_per_page_view(tab: StateHarness) -> None:
     await run(tab.chat.open_chat())  # a reload within the token's life
     assert sum(calls.values()) == 2
 
-    tab.services.tokens.forget(user_id)  # what a restarted process knows about the user
+    await tab.services.tokens.forget(user_id)  # what a restarted process knows about the user
     calls.clear()
     await run(tab.chat.open_chat())
     assert dict(calls) == {"POST /v3/users/{user_id}/token": 1}

@@ -1,0 +1,971 @@
+"""Capacity figures of the token flow: how much one topology of the backend carries.
+
+Run alone with ``python -m benchmarks.capacity`` (flags: ``--help``); ``make bench`` runs it
+after ``benchmarks/token_flow.py``. Figures, not pass/fail. Measured against running
+backend(s) given by their event URL(s) and process ids, so the topology is a parameter:
+:func:`measure` takes ``event_urls`` (one Reflex backend, several, or a proxy's ``/_event``),
+``backend_pids`` (the processes whose CPU and memory are the backend's), the sandbox's
+control client and the accounts database; :func:`print_report` prints what it returns. The
+default CLI starts one worker: the production build through ``tests/stack.py``'s
+``running_app`` (``AppHarnessProd``, the backend in this process), pointed at the sandbox.
+
+What is measured:
+
+1. **Worker memory per idle tab**: RSS of the backend process(es) before and after K tabs
+   opened the chat page (socket hydrated, signed in, ``open_chat`` issued the first token)
+   and went idle; (after - before) / K in KiB.
+2. **Token answers under N concurrent tabs** (N = 10, 50, 200, 500, 1000 while it holds):
+   each tab sends ``answer_token_request`` back to back over its own socket for a fixed
+   time; answers/s, p50/p95/p99 latency, timeouts (per request), errors, refusals by the
+   issuance budget, worker CPU per answer and Sendbird (sandbox) calls per answer. The steps
+   stop going up once timeouts exceed ``--max-timeout-ratio`` of the requests or a step
+   (opening its new tabs included) takes longer than ``--max-step-seconds``.
+3. **Page-view capacity**: fresh tabs at a fixed concurrency, each one a page view (connect,
+   hydrate with the browser's sign-in token, sign-in check, ``open_chat`` until its token
+   arrives), then closed; page views per second and their latency.
+
+How CPU is attributed: the clients run in separate processes (``benchmarks/load_client.py``,
+asyncio and ``websockets``, ``--client-processes`` of them) and so does the sandbox in the
+default CLI (``benchmarks/sandbox_process.py``; ``tests/stack.py`` would run it in this
+process, sharing the backend's GIL and its CPU time). The backend's CPU is then read with
+psutil, by PID, before and after each measuring window: for the default CLI that is this
+process, which holds only the backend, the idle static-frontend server and this script's
+orchestration (blocked on pipes while a window runs). The sandbox's and the clients' CPU are
+read the same way and printed next to it, as a share of one core, so a saturated machine
+(2 cores here) or a client bottleneck shows in the figures.
+
+Accounts: by default one account per tab (the largest N), signed up directly with
+``AccountService`` against the accounts database (cheapest argon2 cost: the backend never
+hashes a password in these tests, it only resolves sign-in tokens), each signed in once.
+Tab i uses account i mod ``--accounts``: with fewer accounts than tabs, tabs share an
+account's sign-in the way tabs of one browser share localStorage, and concurrent refreshes of
+one account join one issuance (single flight), so the Sendbird calls per answer drop below 1
+and the figures are no longer those of distinct users. Page views cycle through the same
+accounts, whose tokens are cached by then: a page view within the token's life.
+
+The default CLI's backend keeps tab state the way a single worker without Redis does:
+Reflex's disk state manager (states pickled to disk after each event batch), in a states
+directory of the run's own (``REFLEX_STATES_WORKDIR``), not the project's ``.states``.
+
+The issuance budget must be open on the backend(s), or nearly every answer is a refusal:
+the default CLI sets :data:`CAPACITY_BUDGET` (no reuse window, the per-user maximum of 1000
+tokens a minute, 10000 Platform POSTs a second) before the app starts; another topology must
+set the same variables in its workers' environment. Refusals are counted apart from errors.
+The sandbox's rate limiter is switched off at the start of :func:`measure`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import math
+import os
+import secrets
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, cast
+
+import psutil
+
+if TYPE_CHECKING:
+    from sample_app.sandbox.control_client import SandboxControlClient
+    from tests.stack import SandboxHandle
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+APP_ID, BOT_ID = "capacity-app", "capacity-bot"
+PASSWORD = "correct-horse-battery-9"  # noqa: S105 - throwaway benchmark accounts
+#: The issuance budget opened for the run (read by the backend from its environment).
+CAPACITY_BUDGET = {
+    "SENDBIRD_TOKEN_REUSE_SECONDS": "0",
+    "SENDBIRD_TOKENS_PER_USER_PER_MINUTE": "1000",
+    "SENDBIRD_PLATFORM_POSTS_PER_SECOND": "10000",
+}
+DEFAULT_TAB_COUNTS = (10, 50, 200, 500, 1000)
+
+
+@dataclass(frozen=True)
+class CapacityOptions:
+    """What :func:`measure` does, and how long.
+
+    Attributes:
+        tab_counts: The N of the token-answer steps, ascending.
+        step_seconds: How long each step sends token requests.
+        request_timeout: Seconds a token request (or a page view) may take before it
+            counts as a timeout.
+        max_timeout_ratio: A step with more timeouts than this share of its requests is
+            the last one.
+        max_step_seconds: A step that takes longer than this (opening its new tabs, sending
+            and draining) is the last one.
+        idle_tabs: K of the memory figure (0 skips it); these tabs are reused by the steps.
+        page_view_concurrency: Page views in flight at once.
+        page_view_seconds: How long page views are started.
+        accounts: Accounts signed up (tab i uses account i mod accounts); None: one per tab
+            (the largest N, or K if larger), so no two tabs share an account.
+        client_processes: Client processes the tabs are spread over.
+        open_concurrency: Tabs opened at once per client process while setting up.
+        settle_seconds: Pause before reading RSS and between phases.
+    """
+
+    tab_counts: tuple[int, ...] = DEFAULT_TAB_COUNTS
+    step_seconds: float = 10.0
+    request_timeout: float = 15.0
+    max_timeout_ratio: float = 0.2
+    max_step_seconds: float = 60.0
+    idle_tabs: int = 500
+    page_view_concurrency: int = 20
+    page_view_seconds: float = 10.0
+    accounts: int | None = None
+    client_processes: int = 2
+    open_concurrency: int = 25
+    settle_seconds: float = 2.0
+
+
+@dataclass
+class Latency:
+    """p50/p95/p99 of a run, in milliseconds (NaN without samples)."""
+
+    p50: float = math.nan
+    p95: float = math.nan
+    p99: float = math.nan
+
+    @classmethod
+    def of(cls, samples_ms: Sequence[float]) -> Latency:
+        """The percentiles of `samples_ms`."""
+        if len(samples_ms) < 2:
+            only = samples_ms[0] if samples_ms else math.nan
+            return cls(only, only, only)
+        cuts = statistics.quantiles(samples_ms, n=100, method="inclusive")
+        return cls(cuts[49], cuts[94], cuts[98])
+
+
+@dataclass
+class CpuShares:
+    """CPU used during a window, in % of one core (100 = one core busy all the time)."""
+
+    backend: float = 0.0
+    sandbox: float = math.nan
+    clients: float = 0.0
+    busiest_client: float = 0.0
+
+
+@dataclass
+class TokenStep:
+    """One step of the token-answer test: N tabs requesting tokens back to back."""
+
+    tabs: int
+    seconds: float
+    answers: int
+    answers_per_second: float
+    latency: Latency
+    timeouts: int
+    errors: int
+    refusals: int
+    backend_cpu_ms_per_answer: float
+    cpu: CpuShares
+    sendbird_calls: int
+    answers_total: int
+    step_seconds: float
+    tabs_opened: int = 0
+    open_failures: int = 0
+    error_samples: list[str] = field(default_factory=list)
+
+    @property
+    def requests(self) -> int:
+        """Requests with an outcome (answered, refused, failed, timed out)."""
+        return self.answers_total + self.timeouts + self.errors + self.refusals
+
+
+@dataclass
+class MemoryFigure:
+    """Backend RSS with and without K idle tabs."""
+
+    idle_tabs: int
+    open_failures: int
+    rss_before_mib: float
+    rss_after_mib: float
+    open_seconds: float
+    open_latency: Latency
+
+    @property
+    def kib_per_tab(self) -> float:
+        """RSS growth per idle tab, in KiB."""
+        opened = self.idle_tabs - self.open_failures
+        if opened <= 0:
+            return math.nan
+        return (self.rss_after_mib - self.rss_before_mib) * 1024 / opened
+
+
+@dataclass
+class PageViews:
+    """The page-view test."""
+
+    concurrency: int
+    seconds: float
+    views: int
+    views_per_second: float
+    latency: Latency
+    timeouts: int
+    errors: int
+    backend_cpu_ms_per_view: float
+    cpu: CpuShares
+    sendbird_calls: int
+    views_total: int
+    error_samples: list[str] = field(default_factory=list)
+
+
+@dataclass
+class CapacityReport:
+    """Everything :func:`measure` found, for :func:`print_report`."""
+
+    event_urls: list[str]
+    backend_pids: list[int]
+    accounts: int
+    client_processes: int
+    memory: MemoryFigure | None = None
+    steps: list[TokenStep] = field(default_factory=list)
+    stop_reason: str = ""
+    page_views: PageViews | None = None
+    notes: list[str] = field(default_factory=list)
+
+
+# ------------------------------------------------------------------------ processes
+
+
+def cpu_seconds(pids: Sequence[int]) -> float:
+    """User + system CPU time of the processes (not their children), in seconds.
+
+    A process that has gone away counts as 0, so a crashed worker shows as a drop.
+    """
+    total = 0.0
+    for pid in pids:
+        with contextlib.suppress(psutil.Error):
+            times = psutil.Process(pid).cpu_times()
+            total += times.user + times.system
+    return total
+
+
+def rss_bytes(pids: Sequence[int]) -> int:
+    """Resident set size of the processes, summed."""
+    total = 0
+    for pid in pids:
+        with contextlib.suppress(psutil.Error):
+            total += psutil.Process(pid).memory_info().rss
+    return total
+
+
+def serving_pids(port: int) -> list[int]:
+    """The processes listening on a TCP port, minus supervisors whose children listen too.
+
+    With ``uvicorn --workers 2`` (or gunicorn) the supervisor and its workers all hold the
+    listening socket, but only the workers serve: a listed process whose child is listed
+    as well is dropped. For this process's own in-thread backend it returns this PID.
+    """
+    listening = {
+        conn.pid
+        for conn in psutil.net_connections(kind="tcp")
+        if conn.pid is not None
+        and conn.laddr
+        and conn.laddr.port == port
+        and conn.status == "LISTEN"
+    }
+    supervisors = set()
+    for pid in listening:
+        with contextlib.suppress(psutil.Error):
+            if any(child.pid in listening for child in psutil.Process(pid).children()):
+                supervisors.add(pid)
+    return sorted(listening - supervisors)
+
+
+class ClientPool:
+    """Client processes (``benchmarks.load_client``) driven by one JSON line per command."""
+
+    def __init__(self, processes: int, events: dict[str, str]) -> None:
+        self._procs = [
+            subprocess.Popen(
+                [sys.executable, "-m", "benchmarks.load_client"],
+                cwd=PROJECT_ROOT,
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                text=True,
+                bufsize=1,
+            )
+            for _ in range(max(1, processes))
+        ]
+        self.call([{"op": "setup", "events": events}] * len(self._procs))
+
+    @property
+    def size(self) -> int:
+        """How many client processes there are."""
+        return len(self._procs)
+
+    @property
+    def pids(self) -> list[int]:
+        """Their process ids."""
+        return [proc.pid for proc in self._procs]
+
+    def send(self, commands: Sequence[dict[str, Any]]) -> None:
+        """Send command i to process i (all first, so they run at the same time)."""
+        for proc, command in zip(self._procs, commands, strict=True):
+            assert proc.stdin is not None
+            proc.stdin.write(json.dumps(command) + "\n")
+            proc.stdin.flush()
+
+    def receive(self) -> list[dict[str, Any]]:
+        """Each process's answer to its last command.
+
+        Raises:
+            RuntimeError: A process died or reported a failure.
+        """
+        answers = []
+        for proc in self._procs:
+            assert proc.stdout is not None
+            line = proc.stdout.readline()
+            if not line:
+                raise RuntimeError(f"client process {proc.pid} exited ({proc.poll()})")
+            answer = json.loads(line)
+            if "failure" in answer:
+                raise RuntimeError(f"client process {proc.pid}: {answer['failure']}")
+            answers.append(answer)
+        return answers
+
+    def call(self, commands: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+        """Send, then receive."""
+        self.send(commands)
+        return self.receive()
+
+    def close(self) -> None:
+        """Ask every process to exit; kill the ones that do not."""
+        for proc in self._procs:
+            with contextlib.suppress(OSError, ValueError):
+                assert proc.stdin is not None
+                proc.stdin.write(json.dumps({"op": "exit"}) + "\n")
+                proc.stdin.close()
+        for proc in self._procs:
+            try:
+                proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+
+
+@dataclass
+class _Meters:
+    """CPU clocks of the backend, the sandbox and the clients, read together."""
+
+    backend_pids: Sequence[int]
+    sandbox_pids: Sequence[int]
+    client_pids: Sequence[int]
+
+    def read(self) -> tuple[float, float, list[float], float]:
+        return (
+            cpu_seconds(self.backend_pids),
+            cpu_seconds(self.sandbox_pids),
+            [cpu_seconds([pid]) for pid in self.client_pids],
+            time.perf_counter(),
+        )
+
+    def shares(
+        self,
+        before: tuple[float, float, list[float], float],
+        after: tuple[float, float, list[float], float],
+    ) -> tuple[CpuShares, float]:
+        """CPU shares between two readings, and the backend's CPU seconds."""
+        wall = max(after[3] - before[3], 1e-9)
+        clients = [(b - a) / wall * 100 for a, b in zip(before[2], after[2], strict=True)]
+        backend_seconds = after[0] - before[0]
+        shares = CpuShares(
+            backend=backend_seconds / wall * 100,
+            sandbox=(after[1] - before[1]) / wall * 100 if self.sandbox_pids else math.nan,
+            clients=sum(clients),
+            busiest_client=max(clients, default=0.0),
+        )
+        return shares, backend_seconds
+
+
+# ------------------------------------------------------------------------ accounts
+
+
+def sign_up_accounts(accounts_db_url: str, count: int) -> list[str]:
+    """Create `count` accounts and sign each in once; their sign-in tokens.
+
+    Uses `AccountService` against the accounts database directly, with the cheapest argon2
+    cost and the registration limit lifted. On SQLite this engine's connections skip the
+    fsync of each commit (``synchronous=OFF``), which only concerns these benchmark rows.
+    """
+    import argon2
+    import sqlalchemy as sa
+
+    from sample_app.accounts import (
+        AccountService,
+        Argon2Hasher,
+        RateLimit,
+        RegistrationLimit,
+        create_engine_for,
+    )
+
+    engine = create_engine_for(accounts_db_url)
+    if engine.dialect.name == "sqlite":
+
+        @sa.event.listens_for(engine, "connect")
+        def _no_fsync(dbapi_connection: Any, _record: Any) -> None:
+            dbapi_connection.execute("PRAGMA synchronous=OFF")
+
+    service = AccountService(
+        engine,
+        hasher=Argon2Hasher(argon2.profiles.CHEAPEST),
+        rate_limit=RateLimit(),
+        registration_limit=RegistrationLimit(per_client=10**6, overall=10**6),
+    )
+    stem = f"cap{secrets.token_hex(3)}n"
+    tokens = []
+    try:
+        for number in range(count):
+            username = f"{stem}{number}"
+            service.register(username, PASSWORD, f"Capacity {number}")
+            # One client key per account: the sign-in limiter then never sees a burst.
+            tokens.append(service.sign_in(username, PASSWORD, f"capacity-{username}").sign_in_token)
+    finally:
+        engine.dispose()
+    return tokens
+
+
+# ------------------------------------------------------------------------ measuring
+
+
+def _event_names() -> dict[str, str]:
+    """The Reflex event and var names the clients send (as the compiled frontend does)."""
+    from reflex.state import State
+    from reflex_base.constants.state import FIELD_MARKER
+
+    from sample_app import routes
+    from sample_app.state.auth import AuthState
+    from sample_app.state.chat_session import ChatSessionState
+
+    return {
+        "boot": f"{State.get_full_name()}.hydrate_and_load",
+        "token_request": f"{ChatSessionState.get_full_name()}.answer_token_request",
+        "sign_in_var": f"{AuthState.get_full_name()}.sign_in_token{FIELD_MARKER}",
+        "pathname": routes.CHAT,
+    }
+
+
+def _platform_calls(control: SandboxControlClient) -> int:
+    return sum(control.stats().get("platform_api", {}).values())
+
+
+def _split(count: int, parts: int) -> list[int]:
+    """`count` spread over `parts` as evenly as possible."""
+    return [count // parts + (1 if part < count % parts else 0) for part in range(parts)]
+
+
+def _merge(answers: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    merged: dict[str, Any] = {"latencies_ms": [], "error_samples": []}
+    for answer in answers:
+        for key, value in answer.items():
+            if isinstance(value, list):
+                merged.setdefault(key, []).extend(value)
+            elif isinstance(value, int | float):
+                merged[key] = merged.get(key, 0) + value
+    return merged
+
+
+class _Run:
+    """One measurement: the client pool, the tabs opened so far, the meters."""
+
+    def __init__(
+        self,
+        event_urls: Sequence[str],
+        sign_in_tokens: Sequence[str],
+        pool: ClientPool,
+        meters: _Meters,
+        options: CapacityOptions,
+    ) -> None:
+        self.urls = list(event_urls)
+        self.sign_in_tokens = list(sign_in_tokens)
+        self.pool = pool
+        self.meters = meters
+        self.options = options
+        self.tabs = 0  # tabs asked for so far (tab i lives in client process i mod size)
+
+    def open_tabs(self, up_to: int) -> dict[str, Any]:
+        """Open tabs until `up_to` have been asked for; merged answers of the processes."""
+        commands: list[dict[str, Any]] = [
+            {
+                "op": "open",
+                "tabs": [],
+                "concurrency": self.options.open_concurrency,
+                "timeout": self.options.request_timeout * 2,
+            }
+            for _ in range(self.pool.size)
+        ]
+        for tab in range(self.tabs, up_to):
+            spec = [
+                self.urls[tab % len(self.urls)],
+                self.sign_in_tokens[tab % len(self.sign_in_tokens)],
+            ]
+            commands[tab % self.pool.size]["tabs"].append(spec)
+        self.tabs = max(self.tabs, up_to)
+        return _merge(self.pool.call(commands))
+
+    def windowed(
+        self, commands: Sequence[dict[str, Any]], start_at: float, seconds: float
+    ) -> tuple[list[dict[str, Any]], CpuShares, float]:
+        """Send `commands`, read the meters over [start_at, start_at + seconds], collect."""
+        self.pool.send(commands)
+        time.sleep(max(0.0, start_at - time.time()))
+        before = self.meters.read()
+        time.sleep(seconds)
+        after = self.meters.read()
+        answers = self.pool.receive()
+        shares, backend_seconds = self.meters.shares(before, after)
+        return answers, shares, backend_seconds
+
+
+def _memory(run: _Run, options: CapacityOptions) -> MemoryFigure:
+    time.sleep(options.settle_seconds)
+    before = rss_bytes(run.meters.backend_pids)
+    started = time.perf_counter()
+    opened = run.open_tabs(options.idle_tabs)
+    open_seconds = time.perf_counter() - started
+    time.sleep(options.settle_seconds)
+    after = rss_bytes(run.meters.backend_pids)
+    return MemoryFigure(
+        idle_tabs=options.idle_tabs,
+        open_failures=opened.get("failed", 0),
+        rss_before_mib=before / 2**20,
+        rss_after_mib=after / 2**20,
+        open_seconds=open_seconds,
+        open_latency=Latency.of(opened["latencies_ms"]),
+    )
+
+
+def _token_step(run: _Run, control: SandboxControlClient, tabs: int) -> TokenStep:
+    options = run.options
+    step_started = time.perf_counter()
+    opened: dict[str, Any] = {}
+    asked = max(0, tabs - run.tabs)
+    if asked:
+        opened = run.open_tabs(tabs)
+    calls_before = _platform_calls(control)
+    start_at = time.time() + 0.5
+    per_process = [len(range(p, tabs, run.pool.size)) for p in range(run.pool.size)]
+    commands = [
+        {
+            "op": "load",
+            "tabs": count,
+            "start_at": start_at,
+            "duration": options.step_seconds,
+            "timeout": options.request_timeout,
+        }
+        for count in per_process
+    ]
+    answers, shares, backend_seconds = run.windowed(commands, start_at, options.step_seconds)
+    merged = _merge(answers)
+    calls = _platform_calls(control) - calls_before
+    in_window = merged["in_window"]
+    return TokenStep(
+        tabs=merged["tabs"],
+        seconds=options.step_seconds,
+        answers=in_window,
+        answers_per_second=in_window / options.step_seconds,
+        latency=Latency.of(merged["latencies_ms"]),
+        timeouts=merged["timeouts"],
+        errors=merged["errors"],
+        refusals=merged["refusals"],
+        backend_cpu_ms_per_answer=backend_seconds * 1000 / in_window if in_window else math.nan,
+        cpu=shares,
+        sendbird_calls=calls,
+        answers_total=merged["ok"],
+        step_seconds=time.perf_counter() - step_started,
+        tabs_opened=asked,
+        open_failures=opened.get("failed", 0),
+        error_samples=(opened.get("error_samples", []) + merged["error_samples"])[:5],
+    )
+
+
+def _page_views(run: _Run, control: SandboxControlClient) -> PageViews:
+    options = run.options
+    size = run.pool.size
+    concurrency = _split(options.page_view_concurrency, size)
+    calls_before = _platform_calls(control)
+    start_at = time.time() + 0.5
+    commands = []
+    for part in range(size):
+        # Each process cycles through its own share of the accounts, in turn over the URLs.
+        specs = [
+            [run.urls[n % len(run.urls)], run.sign_in_tokens[n]]
+            for n in range(part, len(run.sign_in_tokens), size)
+        ] or [[run.urls[0], run.sign_in_tokens[0]]]
+        commands.append(
+            {
+                "op": "pageviews",
+                "tabs": specs,
+                "concurrency": concurrency[part],
+                "start_at": start_at,
+                "duration": options.page_view_seconds,
+                "timeout": options.request_timeout,
+            }
+        )
+    answers, shares, backend_seconds = run.windowed(commands, start_at, options.page_view_seconds)
+    merged = _merge(answers)
+    in_window = merged["in_window"]
+    return PageViews(
+        concurrency=options.page_view_concurrency,
+        seconds=options.page_view_seconds,
+        views=in_window,
+        views_per_second=in_window / options.page_view_seconds,
+        latency=Latency.of(merged["latencies_ms"]),
+        timeouts=merged["timeouts"],
+        errors=merged["errors"],
+        backend_cpu_ms_per_view=backend_seconds * 1000 / in_window if in_window else math.nan,
+        cpu=shares,
+        sendbird_calls=_platform_calls(control) - calls_before,
+        views_total=merged["ok"],
+        error_samples=merged["error_samples"][:5],
+    )
+
+
+def measure(
+    event_urls: Sequence[str],
+    backend_pids: Sequence[int],
+    sandbox_control: SandboxControlClient,
+    accounts_db_url: str,
+    *,
+    sandbox_pids: Sequence[int] = (),
+    options: CapacityOptions | None = None,
+    progress: bool = True,
+) -> CapacityReport:
+    """Measure memory per idle tab, token answers under N tabs and page views per second.
+
+    The backend(s) must already run with the issuance budget opened (:data:`CAPACITY_BUDGET`
+    in their environment) and share `accounts_db_url` and the sandbox behind
+    `sandbox_control`.
+
+    Args:
+        event_urls: The backends' Socket.IO endpoints (``http://host:port/_event``, or a
+            proxy's; ``ws://`` works too, and the ``/_event`` suffix may be left off). Tab i
+            connects to URL i mod len(event_urls).
+        backend_pids: The processes serving those URLs (see :func:`serving_pids`); their CPU
+            time and RSS are the backend's. None of the clients runs in them.
+        sandbox_control: The sandbox's control client (call counts, rate limits).
+        accounts_db_url: The backend's accounts database (SQLAlchemy URL); accounts are
+            signed up there directly.
+        sandbox_pids: The sandbox's process(es), for its CPU share; empty when it is not on
+            this machine or not measurable (then "n/a").
+        options: What to run (defaults: :class:`CapacityOptions`).
+        progress: Print a line per phase while running.
+
+    Returns:
+        The figures, for :func:`print_report`.
+    """
+    options = options or CapacityOptions()
+    accounts = options.accounts or max((*options.tab_counts, options.idle_tabs, 1))
+    say = print if progress else (lambda *_args, **_kwargs: None)
+    report = CapacityReport(
+        event_urls=list(event_urls),
+        backend_pids=list(backend_pids),
+        accounts=accounts,
+        client_processes=options.client_processes,
+    )
+    sandbox_control.set_rate_limits({})
+    say(f"  signing up {accounts} accounts...", flush=True)
+    sign_in_tokens = sign_up_accounts(accounts_db_url, accounts)
+    pool = ClientPool(options.client_processes, _event_names())
+    try:
+        meters = _Meters(backend_pids, sandbox_pids, pool.pids)
+        run = _Run(event_urls, sign_in_tokens, pool, meters, options)
+        if options.idle_tabs:
+            say(f"  memory: opening {options.idle_tabs} idle tabs...", flush=True)
+            report.memory = _memory(run, options)
+        for tabs in options.tab_counts:
+            say(f"  token answers: {tabs} tabs...", flush=True)
+            step = _token_step(run, sandbox_control, tabs)
+            report.steps.append(step)
+            if step.requests and step.timeouts / step.requests > options.max_timeout_ratio:
+                report.stop_reason = (
+                    f"stopped after {tabs} tabs: {step.timeouts} of {step.requests} requests "
+                    f"timed out (> {options.max_timeout_ratio:.0%})"
+                )
+            elif step.step_seconds > options.max_step_seconds:
+                report.stop_reason = (
+                    f"stopped after {tabs} tabs: the step took {step.step_seconds:.0f} s "
+                    f"(> {options.max_step_seconds:.0f} s)"
+                )
+            elif (
+                step.tabs_opened
+                and step.open_failures > options.max_timeout_ratio * step.tabs_opened
+            ):
+                report.stop_reason = (
+                    f"stopped after {tabs} tabs: {step.open_failures} of {step.tabs_opened} "
+                    "new tabs failed to open"
+                )
+            if report.stop_reason:
+                break
+        pool.call([{"op": "close"}] * pool.size)
+        time.sleep(options.settle_seconds)
+        if options.page_view_seconds > 0:
+            say(f"  page views: concurrency {options.page_view_concurrency}...", flush=True)
+            report.page_views = _page_views(run, sandbox_control)
+        busiest = max(
+            [step.cpu.busiest_client for step in report.steps]
+            + ([report.page_views.cpu.busiest_client] if report.page_views else []),
+            default=0.0,
+        )
+        if busiest > 80:
+            report.notes.append(
+                f"a client process used {busiest:.0f} % of a core in some window: the clients "
+                "may have limited that figure (raise --client-processes)"
+            )
+    finally:
+        pool.close()
+    return report
+
+
+# ------------------------------------------------------------------------ printing
+
+
+def _ms(value: float) -> str:
+    return "   n/a" if math.isnan(value) else f"{value:6.0f}" if value >= 100 else f"{value:6.1f}"
+
+
+def _pct(value: float) -> str:
+    return " n/a" if math.isnan(value) else f"{value:4.0f}"
+
+
+def print_report(label: str, report: CapacityReport) -> None:
+    """Print the figures of one topology as tables."""
+    print(f"\nCapacity: {label}")
+    print(f"  event URL(s): {', '.join(report.event_urls)}; backend PID(s): {report.backend_pids}")
+    print(
+        f"  {report.accounts} accounts (tab i signs in as account i mod {report.accounts}); "
+        f"{report.client_processes} client process(es); CPU % = share of one core"
+    )
+    if report.memory is not None:
+        memory = report.memory
+        opened = memory.idle_tabs - memory.open_failures
+        print("\nWorker memory per idle tab (chat page open: hydrated, signed in, token issued)")
+        print(
+            f"  RSS {memory.rss_before_mib:7.1f} MiB with 0 tabs, {memory.rss_after_mib:7.1f} MiB "
+            f"with {opened} tabs: {memory.kib_per_tab:6.1f} KiB per tab"
+        )
+        latency = memory.open_latency
+        print(
+            f"  (opening them took {memory.open_seconds:.1f} s; per tab p50 "
+            f"{_ms(latency.p50).strip()} ms, p99 {_ms(latency.p99).strip()} ms; "
+            f"{memory.open_failures} failed)"
+        )
+    if report.steps:
+        seconds = report.steps[0].seconds
+        print(
+            "\nToken answers under N concurrent tabs "
+            f"(answer_token_request back to back, {seconds:g} s per step)"
+        )
+        print(
+            "      N  answers/s   p50 ms   p95 ms   p99 ms  timeouts  errors  refused"
+            "  CPU ms/answer  backend%  sandbox%  clients%  Sendbird calls (per answer)"
+        )
+        for step in report.steps:
+            per_answer = (
+                step.sendbird_calls / step.answers_total if step.answers_total else math.nan
+            )
+            print(
+                f"  {step.tabs:5d}  {step.answers_per_second:9.1f}   {_ms(step.latency.p50)}   "
+                f"{_ms(step.latency.p95)}   {_ms(step.latency.p99)}  {step.timeouts:8d}  "
+                f"{step.errors:6d}  {step.refusals:7d}  {_ms(step.backend_cpu_ms_per_answer):>13s}"
+                f"  {_pct(step.cpu.backend):>8s}  {_pct(step.cpu.sandbox):>8s}  "
+                f"{_pct(step.cpu.clients):>8s}  {step.sendbird_calls:6d} ({per_answer:.2f})"
+            )
+        for step in report.steps:
+            if step.error_samples:
+                print(f"  errors at N={step.tabs}: {'; '.join(step.error_samples)}")
+        if report.stop_reason:
+            print(f"  {report.stop_reason}")
+    if report.page_views is not None:
+        views = report.page_views
+        per_view = views.sendbird_calls / views.views_total if views.views_total else math.nan
+        print(
+            f"\nPage views (connect + hydrate + sign-in check + open_chat until its token), "
+            f"concurrency {views.concurrency}, {views.seconds:g} s"
+        )
+        print(
+            f"  {views.views_per_second:7.1f} views/s   p50 {_ms(views.latency.p50).strip()} ms   "
+            f"p95 {_ms(views.latency.p95).strip()} ms   p99 {_ms(views.latency.p99).strip()} ms   "
+            f"timeouts {views.timeouts}   errors {views.errors}"
+        )
+        print(
+            f"  CPU {_ms(views.backend_cpu_ms_per_view).strip()} ms per view; backend "
+            f"{_pct(views.cpu.backend).strip()} %, sandbox {_pct(views.cpu.sandbox).strip()} %, "
+            f"clients {_pct(views.cpu.clients).strip()} %; Sendbird calls {views.sendbird_calls} "
+            f"({per_view:.2f} per view)"
+        )
+        if views.error_samples:
+            print(f"  errors: {'; '.join(views.error_samples)}")
+    for note in report.notes:
+        print(f"  note: {note}")
+
+
+# ------------------------------------------------------------------------ default CLI
+
+
+@contextlib.contextmanager
+def sandbox_in_own_process(workdir: Path) -> Iterator[tuple[SandboxHandle, int]]:
+    """The sandbox in a child process (``benchmarks.sandbox_process``), as a handle.
+
+    The handle has what ``tests.stack.running_app`` reads (the config, URLs and API token)
+    and the control client; the second value is the child's PID.
+    """
+    from types import SimpleNamespace
+
+    from benchmarks.sandbox_process import TOKEN_VARIABLE
+    from sample_app.sandbox import SandboxConfig, SandboxServer
+    from sample_app.sandbox.control_client import SandboxControlClient
+    from tests.stack import SandboxHandle
+
+    api_token = secrets.token_hex(20)
+    proc = subprocess.Popen(  # noqa: S603 - this interpreter, a module of this project
+        [
+            sys.executable,
+            "-m",
+            "benchmarks.sandbox_process",
+            "--app-id",
+            APP_ID,
+            "--bot-id",
+            BOT_ID,
+            "--db-path",
+            str(workdir / "sandbox.db"),
+        ],
+        cwd=PROJECT_ROOT,
+        env={**os.environ, TOKEN_VARIABLE: api_token},
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    control: SandboxControlClient | None = None
+    try:
+        assert proc.stdout is not None
+        line = proc.stdout.readline()
+        if not line:
+            raise RuntimeError(f"the sandbox process exited ({proc.wait()})")
+        address = json.loads(line)
+        config = SandboxConfig(app_id=APP_ID, api_token=api_token, bot_id=BOT_ID)
+        server = SimpleNamespace(
+            config=config, http_url=address["http_url"], ws_url=address["ws_url"]
+        )
+        control = SandboxControlClient(address["http_url"], api_token)
+        yield SandboxHandle(cast(SandboxServer, server), api_token, control), proc.pid
+    finally:
+        if control is not None:
+            control.close()
+        assert proc.stdin is not None
+        proc.stdin.close()  # the sandbox stops at EOF
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+def _tab_counts(text: str) -> tuple[int, ...]:
+    counts = tuple(sorted({int(part) for part in text.split(",") if part.strip()}))
+    if not counts or counts[0] < 1:
+        raise argparse.ArgumentTypeError("expected positive integers, e.g. 10,50,200")
+    return counts
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The CLI's flags (every :class:`CapacityOptions` field)."""
+    defaults = CapacityOptions()
+    parser = argparse.ArgumentParser(
+        prog="python -m benchmarks.capacity", description=__doc__.splitlines()[0]
+    )
+    add = parser.add_argument
+    add("--tabs", type=_tab_counts, default=defaults.tab_counts, help="N of the steps (10,50,...)")
+    add("--step-seconds", type=float, default=defaults.step_seconds, help="seconds per step")
+    add("--request-timeout", type=float, default=defaults.request_timeout, help="per request, s")
+    add("--max-timeout-ratio", type=float, default=defaults.max_timeout_ratio)
+    add("--max-step-seconds", type=float, default=defaults.max_step_seconds)
+    add(
+        "--idle-tabs", type=int, default=defaults.idle_tabs, help="K of the memory figure (0: skip)"
+    )
+    add("--page-view-concurrency", type=int, default=defaults.page_view_concurrency)
+    add("--page-view-seconds", type=float, default=defaults.page_view_seconds, help="0: skip")
+    add(
+        "--accounts",
+        type=int,
+        default=defaults.accounts,
+        help="accounts the tabs sign in as (default: one per tab)",
+    )
+    add("--client-processes", type=int, default=defaults.client_processes)
+    add("--open-concurrency", type=int, default=defaults.open_concurrency, help="per process")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Start the sandbox (own process) and one app worker (this process), measure, print."""
+    args = build_parser().parse_args(argv)
+    options = CapacityOptions(
+        tab_counts=args.tabs,
+        step_seconds=args.step_seconds,
+        request_timeout=args.request_timeout,
+        max_timeout_ratio=args.max_timeout_ratio,
+        max_step_seconds=args.max_step_seconds,
+        idle_tabs=args.idle_tabs,
+        page_view_concurrency=args.page_view_concurrency,
+        page_view_seconds=args.page_view_seconds,
+        accounts=None if args.accounts is None else max(1, args.accounts),
+        client_processes=max(1, args.client_processes),
+        open_concurrency=max(1, args.open_concurrency),
+    )
+    from benchmarks.token_flow import quiet_logs
+    from tests.stack import prepare_reflex_environment
+
+    prepare_reflex_environment()
+    # Overrides, not defaults: a budget left in the environment would turn answers into refusals.
+    os.environ.update(CAPACITY_BUDGET)
+    quiet_logs()
+    from reflex_base.config import get_config
+
+    from tests.stack import running_app
+
+    workdir = Path(tempfile.mkdtemp(prefix="capacity-bench-"))
+    # Reflex's disk state manager (its default without Redis) pickles every tab's state and,
+    # after each write batch, stats every state file in its directory: a directory of its own
+    # keeps the run from depending on (and adding thousands of files to) the project's .states.
+    os.environ["REFLEX_STATES_WORKDIR"] = str(workdir / "states")
+    started = time.perf_counter()
+    print(
+        "Capacity: starting the sandbox (own process) and the app (production build)...", flush=True
+    )
+    with sandbox_in_own_process(workdir) as (sandbox, sandbox_pid), running_app(sandbox, workdir):
+        event_url = f"{get_config().api_url.rstrip('/')}/_event"
+        backend_pids = [os.getpid()]
+        print(f"  ready after {time.perf_counter() - started:.0f} s", flush=True)
+        report = measure(
+            [event_url],
+            backend_pids,
+            sandbox.control,
+            f"sqlite:///{workdir / 'accounts.db'}",
+            sandbox_pids=[sandbox_pid],
+            options=options,
+        )
+    report.notes.append(
+        "backend = this process (AppHarnessProd's in-thread uvicorn worker, idle static "
+        "frontend server, this script's orchestration); sandbox and clients in their own processes"
+    )
+    print_report(
+        "one worker (AppHarnessProd, in-process backend), SQLite accounts, Reflex disk state",
+        report,
+    )
+    print(f"\n(total {time.perf_counter() - started:.0f} s)")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

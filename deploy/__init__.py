@@ -1,0 +1,1 @@
+"""The demo-site topology: servers and the launcher."""
