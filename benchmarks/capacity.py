@@ -5,9 +5,25 @@ after ``benchmarks/token_flow.py``. Figures, not pass/fail. Measured against run
 backend(s) given by their event URL(s) and process ids, so the topology is a parameter:
 :func:`measure` takes ``event_urls`` (one Reflex backend, several, or a proxy's ``/_event``),
 ``backend_pids`` (the processes whose CPU and memory are the backend's), the sandbox's
-control client and the accounts database; :func:`print_report` prints what it returns. The
-default CLI starts one worker: the production build through ``tests/stack.py``'s
-``running_app`` (``AppHarnessProd``, the backend in this process), pointed at the sandbox.
+control client and the accounts database; :func:`print_report` prints what it returns.
+
+The CLI measures, one after the other on the same machine (``--topology``, default ``both``):
+
+* ``inprocess``: one worker, the production build through ``tests/stack.py``'s
+  ``running_app`` (``AppHarnessProd``, the backend in this process), pointed at the sandbox
+  (its own process), SQLite accounts, Reflex's disk state manager;
+* ``demo-site``: ``deploy.demo_site.DemoSite`` (nginx in front of N ``reflex run --env prod
+  --backend-only`` workers, Redis, PostgreSQL accounts, the standalone sandbox), once per
+  ``--workers`` count (default 1,2), each site stopped before the next starts, on the same
+  ports and data dir so the frontend export runs once. Tabs go through nginx's ``/_event``;
+  the backend PIDs are the processes serving each worker's port (:func:`serving_pids`);
+  nginx, Redis, PostgreSQL (with its per-connection processes) and this script are metered
+  as well and printed per process. Its own steps (``--demo-tabs``, default 10,50,200,500,
+  and ``--demo-step-seconds``, default 5 s) keep ``make bench`` short, and stop at 500:
+  nginx's one worker process has 1024 connections and each tab holds two.
+
+Then a side-by-side table: answers/s and p99 per N for each configuration, memory per idle
+tab, page views per second, and the "k workers / 1 worker" ratio of answers/s at each N.
 
 What is measured:
 
@@ -26,13 +42,15 @@ What is measured:
 
 How CPU is attributed: the clients run in separate processes (``benchmarks/load_client.py``,
 asyncio and ``websockets``, ``--client-processes`` of them) and so does the sandbox in the
-default CLI (``benchmarks/sandbox_process.py``; ``tests/stack.py`` would run it in this
-process, sharing the backend's GIL and its CPU time). The backend's CPU is then read with
-psutil, by PID, before and after each measuring window: for the default CLI that is this
+in-process topology (``benchmarks/sandbox_process.py``; ``tests/stack.py`` would run it in
+this process, sharing the backend's GIL and its CPU time). The backend's CPU is then read
+with psutil, by PID, before and after each measuring window: in-process that is this
 process, which holds only the backend, the idle static-frontend server and this script's
-orchestration (blocked on pipes while a window runs). The sandbox's and the clients' CPU are
-read the same way and printed next to it, as a share of one core, so a saturated machine
-(2 cores here) or a client bottleneck shows in the figures.
+orchestration (blocked on pipes while a window runs); on the demo site, the worker
+processes. The sandbox's and the clients' CPU (and on the demo site each worker's, nginx's,
+Redis's, PostgreSQL's and the whole machine's) are read the same way and printed next to
+it, as a share of one core, so a saturated machine (2 cores here) or a client bottleneck
+shows in the figures.
 
 Accounts: by default one account per tab (the largest N), signed up directly with
 ``AccountService`` against the accounts database (cheapest argon2 cost: the backend never
@@ -43,31 +61,36 @@ one account join one issuance (single flight), so the Sendbird calls per answer 
 and the figures are no longer those of distinct users. Page views cycle through the same
 accounts, whose tokens are cached by then: a page view within the token's life.
 
-The default CLI's backend keeps tab state the way a single worker without Redis does:
+The in-process backend keeps tab state the way a single worker without Redis does:
 Reflex's disk state manager (states pickled to disk after each event batch), in a states
 directory of the run's own (``REFLEX_STATES_WORKDIR``), not the project's ``.states``.
 
 The issuance budget must be open on the backend(s), or nearly every answer is a refusal:
-the default CLI sets :data:`CAPACITY_BUDGET` (no reuse window, the per-user maximum of 1000
-tokens a minute, 10000 Platform POSTs a second) before the app starts; another topology must
-set the same variables in its workers' environment. Refusals are counted apart from errors.
-The sandbox's rate limiter is switched off at the start of :func:`measure`.
+the CLI sets :data:`CAPACITY_BUDGET` (no reuse window, the per-user maximum of 1000 tokens a
+minute, 10000 Platform POSTs a second) before the in-process app starts, and in
+``os.environ`` while a demo site starts (``DemoSite`` passes them through to its workers),
+restoring the environment afterwards. Refusals are counted apart from errors. The sandbox's
+rate limiter is switched off at the start of :func:`measure`.
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
+import dataclasses
 import json
+import logging
 import math
 import os
 import secrets
+import shutil
+import socket
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
@@ -88,6 +111,11 @@ CAPACITY_BUDGET = {
     "SENDBIRD_PLATFORM_POSTS_PER_SECOND": "10000",
 }
 DEFAULT_TAB_COUNTS = (10, 50, 200, 500, 1000)
+#: The demo site's defaults: one site per worker count, shorter steps, at most 500 tabs
+#: (nginx's single worker has 1024 connections, two per tab).
+DEMO_WORKERS = (1, 2)
+DEMO_TAB_COUNTS = (10, 50, 200, 500)
+DEMO_STEP_SECONDS = 5.0
 
 
 @dataclass(frozen=True)
@@ -147,12 +175,25 @@ class Latency:
 
 @dataclass
 class CpuShares:
-    """CPU used during a window, in % of one core (100 = one core busy all the time)."""
+    """CPU used during a window, in % of one core (100 = one core busy all the time).
+
+    Attributes:
+        backend: All backend processes together.
+        sandbox: The sandbox (NaN when not measured).
+        clients: All client processes together.
+        busiest_client: The busiest client process.
+        per_backend: Each backend process, in the order of ``backend_pids``.
+        others: Each named group of ``other_pids`` (nginx, Redis, PostgreSQL, ...).
+        machine: The whole machine (user + system time of every core; 100 per core).
+    """
 
     backend: float = 0.0
     sandbox: float = math.nan
     clients: float = 0.0
     busiest_client: float = 0.0
+    per_backend: list[float] = field(default_factory=list)
+    others: dict[str, float] = field(default_factory=dict)
+    machine: float = math.nan
 
 
 @dataclass
@@ -355,36 +396,95 @@ class ClientPool:
                 proc.wait()
 
 
+#: Processes to meter: fixed PIDs, or a callable giving the current ones at each reading
+#: (for a server that forks a process per connection, such as PostgreSQL).
+PidSource = Sequence[int] | Callable[[], Sequence[int]]
+
+
+def with_children(pid: int) -> Callable[[], list[int]]:
+    """A :data:`PidSource`: `pid` and its descendants at the time of each reading."""
+
+    def pids() -> list[int]:
+        try:
+            parent = psutil.Process(pid)
+            return [pid, *(child.pid for child in parent.children(recursive=True))]
+        except psutil.Error:
+            return []
+
+    return pids
+
+
+def _cpu_by_pid(source: PidSource) -> dict[int, float]:
+    pids = source() if callable(source) else source
+    return {pid: cpu_seconds([pid]) for pid in pids}
+
+
+def _machine_busy_seconds() -> float:
+    times = psutil.cpu_times()
+    return sum(getattr(times, name, 0.0) for name in ("user", "nice", "system", "irq", "softirq"))
+
+
+@dataclass
+class _Reading:
+    backend: list[float]
+    sandbox: float
+    clients: list[float]
+    others: dict[str, dict[int, float]]
+    machine: float
+    wall: float
+
+
 @dataclass
 class _Meters:
-    """CPU clocks of the backend, the sandbox and the clients, read together."""
+    """CPU clocks of the backend, the sandbox, the clients and other processes, read together."""
 
     backend_pids: Sequence[int]
     sandbox_pids: Sequence[int]
     client_pids: Sequence[int]
+    other_pids: Mapping[str, PidSource] = field(default_factory=dict)
 
-    def read(self) -> tuple[float, float, list[float], float]:
-        return (
-            cpu_seconds(self.backend_pids),
-            cpu_seconds(self.sandbox_pids),
-            [cpu_seconds([pid]) for pid in self.client_pids],
-            time.perf_counter(),
+    def read(self) -> _Reading:
+        return _Reading(
+            backend=[cpu_seconds([pid]) for pid in self.backend_pids],
+            sandbox=cpu_seconds(self.sandbox_pids),
+            clients=[cpu_seconds([pid]) for pid in self.client_pids],
+            others={name: _cpu_by_pid(source) for name, source in self.other_pids.items()},
+            machine=_machine_busy_seconds(),
+            wall=time.perf_counter(),
         )
 
-    def shares(
-        self,
-        before: tuple[float, float, list[float], float],
-        after: tuple[float, float, list[float], float],
-    ) -> tuple[CpuShares, float]:
-        """CPU shares between two readings, and the backend's CPU seconds."""
-        wall = max(after[3] - before[3], 1e-9)
-        clients = [(b - a) / wall * 100 for a, b in zip(before[2], after[2], strict=True)]
-        backend_seconds = after[0] - before[0]
+    def shares(self, before: _Reading, after: _Reading) -> tuple[CpuShares, float]:
+        """CPU shares between two readings, and the backend's CPU seconds.
+
+        In a group of :attr:`other_pids`, a process that appeared between the readings
+        counts with all its CPU time (it started in the window), one that went away with
+        none.
+        """
+        wall = max(after.wall - before.wall, 1e-9)
+
+        def share(seconds: float) -> float:
+            return seconds / wall * 100
+
+        clients = [share(b - a) for a, b in zip(before.clients, after.clients, strict=True)]
+        per_backend = [share(b - a) for a, b in zip(before.backend, after.backend, strict=True)]
+        backend_seconds = sum(after.backend) - sum(before.backend)
+        others = {
+            name: share(
+                sum(
+                    max(0.0, seconds - before.others.get(name, {}).get(pid, 0.0))
+                    for pid, seconds in after.others[name].items()
+                )
+            )
+            for name in after.others
+        }
         shares = CpuShares(
-            backend=backend_seconds / wall * 100,
-            sandbox=(after[1] - before[1]) / wall * 100 if self.sandbox_pids else math.nan,
+            backend=share(backend_seconds),
+            sandbox=share(after.sandbox - before.sandbox) if self.sandbox_pids else math.nan,
             clients=sum(clients),
             busiest_client=max(clients, default=0.0),
+            per_backend=per_backend,
+            others=others,
+            machine=share(after.machine - before.machine),
         )
         return shares, backend_seconds
 
@@ -639,6 +739,7 @@ def measure(
     accounts_db_url: str,
     *,
     sandbox_pids: Sequence[int] = (),
+    other_pids: Mapping[str, PidSource] | None = None,
     options: CapacityOptions | None = None,
     progress: bool = True,
 ) -> CapacityReport:
@@ -659,6 +760,8 @@ def measure(
             signed up there directly.
         sandbox_pids: The sandbox's process(es), for its CPU share; empty when it is not on
             this machine or not measurable (then "n/a").
+        other_pids: More processes whose CPU share is printed next to the backend's, by
+            name (e.g. ``{"nginx": [...], "PostgreSQL": with_children(postmaster)}``).
         options: What to run (defaults: :class:`CapacityOptions`).
         progress: Print a line per phase while running.
 
@@ -679,7 +782,7 @@ def measure(
     sign_in_tokens = sign_up_accounts(accounts_db_url, accounts)
     pool = ClientPool(options.client_processes, _event_names())
     try:
-        meters = _Meters(backend_pids, sandbox_pids, pool.pids)
+        meters = _Meters(backend_pids, sandbox_pids, pool.pids, dict(other_pids or {}))
         run = _Run(event_urls, sign_in_tokens, pool, meters, options)
         if options.idle_tabs:
             say(f"  memory: opening {options.idle_tabs} idle tabs...", flush=True)
@@ -739,6 +842,36 @@ def _pct(value: float) -> str:
     return " n/a" if math.isnan(value) else f"{value:4.0f}"
 
 
+def _print_cpu_breakdown(report: CapacityReport) -> None:
+    """CPU per backend process, per other process group, and of the whole machine."""
+    windows = [(f"{step.tabs:7d}", step.cpu) for step in report.steps]
+    if report.page_views is not None:
+        windows.append(("  views", report.page_views.cpu))
+    if not windows:
+        return
+    backends = max(len(cpu.per_backend) for _, cpu in windows)
+    groups = list(dict.fromkeys(name for _, cpu in windows for name in cpu.others))
+    print(
+        "\nCPU by process in each window (% of one core; w1.. = the backend PIDs in order; "
+        f"machine = all {psutil.cpu_count() or '?'} cores, 100 per core)"
+    )
+    names = [f"w{number + 1}" for number in range(backends)]
+    names += [*groups, "sandbox", "clients", "machine"]
+    widths = [max(5, len(name)) for name in names]
+    print(
+        "        N  "
+        + "  ".join(f"{name:>{width}s}" for name, width in zip(names, widths, strict=True))
+    )
+    for label, cpu in windows:
+        per_backend = cpu.per_backend + [math.nan] * (backends - len(cpu.per_backend))
+        values = [*per_backend, *(cpu.others.get(name, math.nan) for name in groups)]
+        values += [cpu.sandbox, cpu.clients, cpu.machine]
+        cells = [
+            f"{_pct(value).strip():>{width}s}" for value, width in zip(values, widths, strict=True)
+        ]
+        print(f"  {label}  " + "  ".join(cells))
+
+
 def print_report(label: str, report: CapacityReport) -> None:
     """Print the figures of one topology as tables."""
     print(f"\nCapacity: {label}")
@@ -787,6 +920,7 @@ def print_report(label: str, report: CapacityReport) -> None:
                 print(f"  errors at N={step.tabs}: {'; '.join(step.error_samples)}")
         if report.stop_reason:
             print(f"  {report.stop_reason}")
+    _print_cpu_breakdown(report)
     if report.page_views is not None:
         views = report.page_views
         per_view = views.sendbird_calls / views.views_total if views.views_total else math.nan
@@ -879,15 +1013,365 @@ def _tab_counts(text: str) -> tuple[int, ...]:
     return counts
 
 
+@contextlib.contextmanager
+def _restored_environ() -> Iterator[None]:
+    """Put ``os.environ`` back as it was after the block (AppHarness leaves variables set)."""
+    saved = dict(os.environ)
+    try:
+        yield
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+
+
+@dataclass
+class Configuration:
+    """One measured configuration of the side-by-side table.
+
+    Attributes:
+        key: Short column name (``in-process 1w``, ``demo 2w``).
+        workers: How many backend workers it had.
+        topology: ``inprocess`` or ``demo-site``.
+        report: Its figures, or None when it failed.
+        error: Why it failed.
+    """
+
+    key: str
+    workers: int
+    topology: str
+    report: CapacityReport | None = None
+    error: str = ""
+
+
+class _LateDeltaCounter(logging.Filter):
+    """Counts and drops Reflex's "send delta to disconnected client" warnings.
+
+    A tab whose request timed out is closed by its client; the backend's answer arriving
+    afterwards is dropped with one warning each (hundreds at the last step): expected here.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.count = 0
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if "send delta to disconnected client" in record.getMessage():
+            self.count += 1
+            return False
+        return True
+
+
+def measure_in_process(options: CapacityOptions) -> CapacityReport:
+    """One worker in this process (``AppHarnessProd``), the sandbox in its own process.
+
+    The environment is restored afterwards (the issuance budget, the states directory and
+    what AppHarness sets), so a demo site started next gets the launcher's own.
+    """
+    from benchmarks.token_flow import quiet_logs
+    from tests.stack import prepare_reflex_environment
+
+    with _restored_environ():
+        prepare_reflex_environment()
+        # Overrides, not defaults: a budget left in the environment would turn answers into
+        # refusals.
+        os.environ.update(CAPACITY_BUDGET)
+        quiet_logs()
+        from reflex_base.config import get_config
+
+        from tests.stack import running_app
+
+        workdir = Path(tempfile.mkdtemp(prefix="capacity-bench-"))
+        # Reflex's disk state manager (its default without Redis) pickles every tab's state
+        # and, after each write batch, stats every state file in its directory: a directory
+        # of its own keeps the run from depending on (and adding thousands of files to) the
+        # project's .states.
+        os.environ["REFLEX_STATES_WORKDIR"] = str(workdir / "states")
+        started = time.perf_counter()
+        print(
+            "Capacity: starting the sandbox (own process) and the app (production build)...",
+            flush=True,
+        )
+        late_deltas = _LateDeltaCounter()
+        reflex_app_logger = logging.getLogger("reflex.app")
+        reflex_app_logger.addFilter(late_deltas)
+        try:
+            with (
+                sandbox_in_own_process(workdir) as (sandbox, sandbox_pid),
+                running_app(sandbox, workdir),
+            ):
+                event_url = f"{get_config().api_url.rstrip('/')}/_event"
+                print(f"  ready after {time.perf_counter() - started:.0f} s", flush=True)
+                report = measure(
+                    [event_url],
+                    [os.getpid()],
+                    sandbox.control,
+                    f"sqlite:///{workdir / 'accounts.db'}",
+                    sandbox_pids=[sandbox_pid],
+                    options=options,
+                )
+        finally:
+            reflex_app_logger.removeFilter(late_deltas)
+            shutil.rmtree(workdir, ignore_errors=True)
+    if late_deltas.count:
+        report.notes.append(
+            f"{late_deltas.count} answers came after their tab had timed out and closed "
+            "(Reflex's 'send delta to disconnected client' warnings, not shown)"
+        )
+    report.notes.append(
+        "backend = this process (AppHarnessProd's in-thread uvicorn worker, idle static "
+        "frontend server, this script's orchestration); sandbox and clients in their own processes"
+    )
+    return report
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def _port_of(url: str) -> int:
+    return int(url.rstrip("/").rsplit(":", 1)[1])
+
+
+def _reset_between_sites(data_dir: Path) -> None:
+    """Drop what one site left for the next: Redis's data, disk states, the sandbox's users.
+
+    Kept: the PostgreSQL cluster (no second initdb; accounts get fresh names anyway), the
+    exported frontend and its stamp (so the next site skips the export), the sandbox's API
+    token.
+    """
+    for sub in ("redis", "states"):
+        shutil.rmtree(data_dir / sub, ignore_errors=True)
+    for path in (data_dir / "sandbox").glob("sandbox.db*"):
+        path.unlink(missing_ok=True)
+
+
+def measure_demo_site(
+    worker_counts: Sequence[int],
+    options: CapacityOptions,
+    *,
+    data_dir: Path | None = None,
+) -> list[Configuration]:
+    """The demo-site topology (``deploy.demo_site.DemoSite``) with each worker count in turn.
+
+    One site at a time on the same ports and data dir, so the frontend export (skipped
+    when its stamp matches) runs at most once. Each site gets the issuance budget opened
+    (:data:`CAPACITY_BUDGET` in ``os.environ`` while it starts: ``DemoSite`` passes it
+    through to the workers) and is stopped before the next starts. The tabs connect through
+    nginx; the backend PIDs are the processes serving each worker's port; nginx, Redis,
+    PostgreSQL (postmaster and its connection processes) and this process are metered too.
+
+    Args:
+        worker_counts: The sites' worker counts, in the order they run.
+        options: What :func:`measure` runs on each.
+        data_dir: A data dir to use and keep (reused by the next run: no export when the
+            sources did not change); None: a fresh one, deleted afterwards.
+
+    Returns:
+        One configuration per worker count (with its report, or its error).
+    """
+    from deploy.demo_site import DemoSite, DemoSiteConfig
+    from sample_app.sandbox.control_client import SandboxControlClient
+
+    keep = data_dir is not None
+    if data_dir is None:
+        data_dir = Path(tempfile.mkdtemp(prefix="capacity-demo-site-"))
+    data_dir.mkdir(parents=True, exist_ok=True)
+    data_dir.chmod(0o755)  # PostgreSQL runs as `postgres` and must reach its directory
+    port, sandbox_port = _free_port(), _free_port()
+    while sandbox_port == port:
+        sandbox_port = _free_port()
+    results = []
+    saved = {name: os.environ.get(name) for name in CAPACITY_BUDGET}
+    os.environ.update(CAPACITY_BUDGET)
+    try:
+        for number, workers in enumerate(worker_counts):
+            configuration = Configuration(f"demo {workers}w", workers, "demo-site")
+            results.append(configuration)
+            if number:
+                _reset_between_sites(data_dir)
+            started = time.perf_counter()
+            print(
+                f"\nCapacity: starting the demo site with {workers} worker(s) "
+                f"(nginx on 127.0.0.1:{port}, data dir {data_dir})...",
+                flush=True,
+            )
+            site = DemoSite(
+                DemoSiteConfig(
+                    host="127.0.0.1",
+                    port=port,
+                    sandbox_port=sandbox_port,
+                    workers=workers,
+                    data_dir=data_dir,
+                ),
+                say=lambda line: print(f"  {line}", flush=True),
+            )
+            control: SandboxControlClient | None = None
+            try:
+                site.start()
+                assert site.sandbox_internal_url is not None
+                backend_pids = [
+                    pid for url in site.worker_urls for pid in serving_pids(_port_of(url))
+                ]
+                sandbox_pids = serving_pids(_port_of(site.sandbox_internal_url))
+                postmaster = serving_pids(site.postgres.port)
+                other_pids: dict[str, PidSource] = {
+                    "nginx": serving_pids(port),
+                    "Redis": serving_pids(site.redis.port),
+                    "PostgreSQL": (
+                        with_children(postmaster[0]) if len(postmaster) == 1 else postmaster
+                    ),
+                    "this": [os.getpid()],
+                }
+                print(
+                    f"  ready after {time.perf_counter() - started:.0f} s; worker PIDs "
+                    f"{backend_pids}, sandbox {sandbox_pids}, nginx {other_pids['nginx']}",
+                    flush=True,
+                )
+                control = SandboxControlClient(
+                    site.sandbox_internal_url, site.sandbox_api_token().reveal()
+                )
+                report = measure(
+                    [f"{site.url}/_event"],
+                    backend_pids,
+                    control,
+                    site.postgres.url,
+                    sandbox_pids=sandbox_pids,
+                    other_pids=other_pids,
+                    options=options,
+                )
+                report.notes.append(
+                    f"backend = the {workers} worker process(es) serving "
+                    f"{', '.join(site.worker_urls)} (Granian, one each), tabs through nginx; "
+                    "sandbox, nginx, Redis, PostgreSQL and clients in their own processes; "
+                    "'this' = this script (orchestration only)"
+                )
+                configuration.report = report
+            except Exception as error:  # reported; the next site still runs
+                configuration.error = f"{type(error).__name__}: {error}"
+                print(f"  demo site with {workers} worker(s) failed: {configuration.error}")
+            finally:
+                if control is not None:
+                    control.close()
+                site.stop()
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+        if not keep:
+            shutil.rmtree(data_dir, ignore_errors=True)
+    return results
+
+
+def _cell(value: float, width: int, digits: int = 1) -> str:
+    return f"{'-' if math.isnan(value) else f'{value:.{digits}f}':>{width}s}"
+
+
+def print_comparison(configurations: Sequence[Configuration]) -> None:
+    """The side-by-side table: answers/s and p99 per N, idle-tab memory, page views/s."""
+    shown = [c for c in configurations if c.report is not None]
+    if not shown:
+        return
+    width = 19
+    step_seconds = ", ".join(
+        f"{c.key} {c.report.steps[0].seconds:g} s"
+        for c in shown
+        if c.report is not None and c.report.steps
+    )
+    print(f"\nSide by side (token-answer steps: {step_seconds}; '!' = some requests timed out)")
+    print("  " + " " * 18 + "".join(f"{c.key:>{width - 1}s} " for c in shown))
+    print("  " + f"{'N':>18s}" + "".join(f"{'answers/s  p99 ms':>{width - 1}s} " for _ in shown))
+    steps = {
+        c.key: {step.tabs: step for step in c.report.steps} for c in shown if c.report is not None
+    }
+    for tabs in sorted({tabs for by_tabs in steps.values() for tabs in by_tabs}):
+        cells = []
+        for c in shown:
+            step = steps[c.key].get(tabs)
+            if step is None:
+                cells.append(f"{'-':>{width - 9}s}{'-':>8s} ")
+                continue
+            mark = "!" if step.timeouts else " "
+            cells.append(
+                f"{step.answers_per_second:>{width - 9}.1f}{_ms(step.latency.p99):>8s}{mark}"
+            )
+        print("  " + f"{tabs:>18d}" + "".join(cells))
+    memory = [
+        c.report.memory.kib_per_tab if c.report and c.report.memory else math.nan for c in shown
+    ]
+    views = [
+        c.report.page_views.views_per_second if c.report and c.report.page_views else math.nan
+        for c in shown
+    ]
+    print("  " + f"{'idle tab, KiB':>18s}" + "".join(_cell(v, width) for v in memory))
+    print("  " + f"{'page views/s':>18s}" + "".join(_cell(v, width) for v in views))
+    demo = {c.workers: c for c in shown if c.topology == "demo-site"}
+    one = demo.get(1)
+    for workers, many in sorted(demo.items()):
+        if one is None or workers == 1 or one.report is None or many.report is None:
+            continue
+        base = {step.tabs: step.answers_per_second for step in one.report.steps}
+        ratios = [
+            f"N={step.tabs} {step.answers_per_second / base[step.tabs]:.2f}"
+            for step in many.report.steps
+            if base.get(step.tabs)
+        ]
+        print(f"  {workers} workers / 1 worker (answers/s, demo site): {', '.join(ratios)}")
+    for c in configurations:
+        if c.report is None:
+            print(f"  {c.key}: failed ({c.error})")
+
+
+def _worker_counts(text: str) -> tuple[int, ...]:
+    counts = tuple(int(part) for part in text.split(",") if part.strip())
+    if not counts or min(counts) < 1:
+        raise argparse.ArgumentTypeError("expected positive integers, e.g. 1,2")
+    return counts
+
+
 def build_parser() -> argparse.ArgumentParser:
-    """The CLI's flags (every :class:`CapacityOptions` field)."""
+    """The CLI's flags (every :class:`CapacityOptions` field, the topology and its own)."""
     defaults = CapacityOptions()
     parser = argparse.ArgumentParser(
         prog="python -m benchmarks.capacity", description=__doc__.splitlines()[0]
     )
     add = parser.add_argument
+    add(
+        "--topology",
+        choices=("inprocess", "demo-site", "both"),
+        default="both",
+        help="one in-process worker, the demo site (nginx + N workers), or both (default)",
+    )
     add("--tabs", type=_tab_counts, default=defaults.tab_counts, help="N of the steps (10,50,...)")
     add("--step-seconds", type=float, default=defaults.step_seconds, help="seconds per step")
+    add(
+        "--workers",
+        type=_worker_counts,
+        default=DEMO_WORKERS,
+        help="demo site: worker counts, one site each, in turn (default 1,2)",
+    )
+    add(
+        "--demo-tabs",
+        type=_tab_counts,
+        default=DEMO_TAB_COUNTS,
+        help="demo site: N of its steps (default 10,50,200,500; nginx allows ~510 tabs)",
+    )
+    add(
+        "--demo-step-seconds",
+        type=float,
+        default=DEMO_STEP_SECONDS,
+        help="demo site: seconds per step (default 5)",
+    )
+    add(
+        "--demo-data-dir",
+        type=Path,
+        default=None,
+        help="demo site: data dir to use and keep (the next run skips the frontend export); "
+        "default: a fresh one, deleted afterwards",
+    )
     add("--request-timeout", type=float, default=defaults.request_timeout, help="per request, s")
     add("--max-timeout-ratio", type=float, default=defaults.max_timeout_ratio)
     add("--max-step-seconds", type=float, default=defaults.max_step_seconds)
@@ -908,7 +1392,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Start the sandbox (own process) and one app worker (this process), measure, print."""
+    """Measure the chosen topologies one after the other, print each, then side by side."""
     args = build_parser().parse_args(argv)
     options = CapacityOptions(
         tab_counts=args.tabs,
@@ -923,48 +1407,43 @@ def main(argv: Sequence[str] | None = None) -> int:
         client_processes=max(1, args.client_processes),
         open_concurrency=max(1, args.open_concurrency),
     )
-    from benchmarks.token_flow import quiet_logs
+    demo_options = dataclasses.replace(
+        options, tab_counts=args.demo_tabs, step_seconds=args.demo_step_seconds
+    )
     from tests.stack import prepare_reflex_environment
 
     prepare_reflex_environment()
-    # Overrides, not defaults: a budget left in the environment would turn answers into refusals.
-    os.environ.update(CAPACITY_BUDGET)
-    quiet_logs()
-    from reflex_base.config import get_config
-
-    from tests.stack import running_app
-
-    workdir = Path(tempfile.mkdtemp(prefix="capacity-bench-"))
-    # Reflex's disk state manager (its default without Redis) pickles every tab's state and,
-    # after each write batch, stats every state file in its directory: a directory of its own
-    # keeps the run from depending on (and adding thousands of files to) the project's .states.
-    os.environ["REFLEX_STATES_WORKDIR"] = str(workdir / "states")
     started = time.perf_counter()
-    print(
-        "Capacity: starting the sandbox (own process) and the app (production build)...", flush=True
-    )
-    with sandbox_in_own_process(workdir) as (sandbox, sandbox_pid), running_app(sandbox, workdir):
-        event_url = f"{get_config().api_url.rstrip('/')}/_event"
-        backend_pids = [os.getpid()]
-        print(f"  ready after {time.perf_counter() - started:.0f} s", flush=True)
-        report = measure(
-            [event_url],
-            backend_pids,
-            sandbox.control,
-            f"sqlite:///{workdir / 'accounts.db'}",
-            sandbox_pids=[sandbox_pid],
-            options=options,
-        )
-    report.notes.append(
-        "backend = this process (AppHarnessProd's in-thread uvicorn worker, idle static "
-        "frontend server, this script's orchestration); sandbox and clients in their own processes"
-    )
-    print_report(
-        "one worker (AppHarnessProd, in-process backend), SQLite accounts, Reflex disk state",
-        report,
-    )
+    configurations: list[Configuration] = []
+    if args.topology in ("inprocess", "both"):
+        configuration = Configuration("in-process 1w", 1, "inprocess")
+        configurations.append(configuration)
+        try:
+            configuration.report = measure_in_process(options)
+        except Exception as error:  # reported; the demo site still runs
+            configuration.error = f"{type(error).__name__}: {error}"
+            print(f"  in-process worker failed: {configuration.error}")
+        else:
+            print_report(
+                "one worker (AppHarnessProd, in-process backend), SQLite accounts, "
+                "Reflex disk state",
+                configuration.report,
+            )
+    if args.topology in ("demo-site", "both"):
+        for configuration in measure_demo_site(
+            args.workers, demo_options, data_dir=args.demo_data_dir
+        ):
+            configurations.append(configuration)
+            if configuration.report is not None:
+                print_report(
+                    f"demo site, {configuration.workers} worker(s) behind nginx, Redis state, "
+                    "PostgreSQL accounts",
+                    configuration.report,
+                )
+    if len(configurations) > 1:
+        print_comparison(configurations)
     print(f"\n(total {time.perf_counter() - started:.0f} s)")
-    return 0
+    return 1 if any(c.report is None for c in configurations) else 0
 
 
 if __name__ == "__main__":

@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import ctypes
 import hashlib
 import json
 import os
@@ -47,6 +46,7 @@ from types import FrameType, TracebackType
 from typing import Self
 
 from deploy.postgres import PostgresNotFoundError, PostgresServer, find_bin_dir
+from deploy.processes import free_port, parent_death_signal
 from deploy.redis import RedisServer
 from sample_app.config import (
     IGNORE_ENV_FILE_VARIABLE,
@@ -86,7 +86,6 @@ PROXY_TIMEOUT = 30.0
 STOP_TIMEOUT = 10.0
 _POLL_SECONDS = 0.2
 _LOG_TAIL_CHARS = 2500
-_PR_SET_PDEATHSIG = 1  # from <linux/prctl.h>
 _PLACEHOLDER = re.compile(r"\{\{\s*([a-z_]+)\s*\}\}")
 _WILDCARD_HOSTS = frozenset({"0.0.0.0", "::", ""})  # noqa: S104 - names, not a bind
 
@@ -235,22 +234,6 @@ class DemoSiteConfig:
         return LOOPBACK if self.host in _WILDCARD_HOSTS else self.host
 
 
-def _parent_death_signal() -> Callable[[], None] | None:
-    """A `preexec_fn` giving the child SIGTERM when the thread that started it dies (Linux).
-
-    Children run in sessions of their own (so a terminal's Ctrl-C reaches only the
-    launcher, which stops them in order); this makes them go too if the launcher is killed.
-    """
-    if not sys.platform.startswith("linux"):
-        return None
-    prctl = ctypes.CDLL(None, use_errno=True).prctl  # resolved before the fork
-
-    def set_signal() -> None:
-        prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
-
-    return set_signal
-
-
 class ManagedProcess:
     """One child in a process group of its own, its output appended to a log file.
 
@@ -308,7 +291,7 @@ class ManagedProcess:
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
-                preexec_fn=_parent_death_signal(),  # only sets the parent-death signal
+                preexec_fn=parent_death_signal(signal.SIGTERM),  # only sets the parent-death signal
             )
 
     def signal_group(self, signal_number: int) -> None:
@@ -391,9 +374,7 @@ def _port_is_free(host: str, port: int) -> bool:
 def _free_port(taken: set[int]) -> int:
     """A free loopback port not in `taken` (which then holds it)."""
     while True:
-        with socket.socket() as probe:
-            probe.bind((LOOPBACK, 0))
-            port = int(probe.getsockname()[1])
+        port = free_port(LOOPBACK)
         if port not in taken:
             taken.add(port)
             return port

@@ -42,20 +42,16 @@ from __future__ import annotations
 
 import atexit
 import contextlib
-import ctypes
 import os
 import pwd
 import re
 import secrets
 import shutil
 import signal
-import socket
 import stat
 import subprocess
-import sys
 import tempfile
 import time
-from collections.abc import Callable
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Self
@@ -63,6 +59,8 @@ from urllib.parse import quote
 
 import psycopg
 from psycopg import sql
+
+from deploy.processes import free_port, parent_death_signal
 
 __all__ = [
     "DEBIAN_PACKAGE",
@@ -84,7 +82,6 @@ _REQUIRED_BINARIES = ("initdb", "postgres")
 _PORT_TRIES = 5  # a free port can be taken by someone else before the server binds it
 _POLL_SECONDS = 0.05
 _LOG_TAIL_CHARS = 2000
-_PR_SET_PDEATHSIG = 1  # from <linux/prctl.h>
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
 
 
@@ -135,25 +132,6 @@ def find_bin_dir() -> Path:
         f" --bindir` nor {DEBIAN_BIN_DIRS} has them. Install the Debian package"
         f" `{DEBIAN_PACKAGE}` (sudo apt-get install {DEBIAN_PACKAGE})."
     )
-
-
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.bind((HOST, 0))
-        port: int = probe.getsockname()[1]
-        return port
-
-
-def _parent_death_signal() -> Callable[[], None] | None:
-    """A `preexec_fn` that makes the child get SIGINT when its parent thread dies (Linux)."""
-    if not sys.platform.startswith("linux"):
-        return None
-    prctl = ctypes.CDLL(None, use_errno=True).prctl  # resolved before the fork
-
-    def set_signal() -> None:
-        prctl(_PR_SET_PDEATHSIG, signal.SIGINT)
-
-    return set_signal
 
 
 class _Account:
@@ -423,7 +401,7 @@ class PostgresServer:
         atexit.register(self.stop)
         try:
             for attempt in range(_PORT_TRIES):
-                self._port = self._requested_port or _free_port()
+                self._port = self._requested_port or free_port()
                 log_offset = self._launch(bin_dir, account)
                 if self._wait_until_ready(log_offset):
                     break
@@ -522,7 +500,7 @@ class PostgresServer:
                 cwd=self._data_dir,
                 env=_child_environment(),
                 start_new_session=True,  # Ctrl-C reaches us, and we stop it in order
-                preexec_fn=_parent_death_signal(),  # only sets the parent-death signal
+                preexec_fn=parent_death_signal(signal.SIGINT),  # only sets the parent-death signal
                 **account.popen_options(),
             )
         return offset

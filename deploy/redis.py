@@ -7,50 +7,23 @@ restart loses no tab state; the tests run without persistence.
 
 from __future__ import annotations
 
-import ctypes
 import shutil
 import signal
 import socket
 import subprocess
-import sys
 import time
-from collections.abc import Callable
 from pathlib import Path
 from types import TracebackType
+
+from deploy.processes import free_port, parent_death_signal
 
 __all__ = ["RedisServer", "RedisServerError"]
 
 START_TIMEOUT_SECONDS = 10.0
 
 
-_PR_SET_PDEATHSIG = 1  # from <linux/prctl.h>
-
-
 class RedisServerError(RuntimeError):
     """Redis could not be started (missing binary, port taken, early exit)."""
-
-
-def free_port(host: str = "127.0.0.1") -> int:
-    """A TCP port nothing listens on right now."""
-    with socket.socket() as probe:
-        probe.bind((host, 0))
-        return int(probe.getsockname()[1])
-
-
-def _parent_death_signal() -> Callable[[], None] | None:
-    """A `preexec_fn` giving the child SIGTERM when the thread that started it dies (Linux).
-
-    Redis runs in a session of its own (Ctrl-C reaches only us), so without this a
-    launcher or test run killed by SIGKILL would leave it running.
-    """
-    if not sys.platform.startswith("linux"):
-        return None
-    prctl = ctypes.CDLL(None, use_errno=True).prctl  # resolved before the fork
-
-    def set_signal() -> None:
-        prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
-
-    return set_signal
 
 
 class RedisServer:
@@ -130,7 +103,7 @@ class RedisServer:
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
             start_new_session=True,
-            preexec_fn=_parent_death_signal(),  # only sets the parent-death signal
+            preexec_fn=parent_death_signal(signal.SIGTERM),  # only sets the parent-death signal
         )
         try:
             self._wait_until_ready()

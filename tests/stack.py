@@ -30,6 +30,7 @@ from sample_app.sandbox import SandboxConfig, SandboxServer
 from sample_app.sandbox.control_client import SandboxControlClient, UserAction
 
 if TYPE_CHECKING:
+    from playwright.sync_api import Browser
     from reflex.testing import AppHarnessProd
 
     from sample_app.accounts import RegistrationLimit
@@ -45,6 +46,26 @@ CHROMIUM_ARGS = [
     "--disable-component-update",
     "--disable-sync",
 ]
+
+
+@contextlib.contextmanager
+def running_chromium() -> Iterator[Browser]:
+    """Debian's Chromium, headless, driven by Playwright (the browser and deploy tiers).
+
+    Raises:
+        pytest.fail.Exception: Chromium is not installed (`make chromium` installs it).
+    """
+    import pytest
+    from playwright.sync_api import sync_playwright
+
+    if not Path(CHROMIUM).exists():
+        pytest.fail(f"{CHROMIUM} is missing: run `make chromium` (apt-get install chromium)")
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            yield chromium
+        finally:
+            chromium.close()
 
 
 def prepare_reflex_environment() -> None:

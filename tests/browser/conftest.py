@@ -19,10 +19,9 @@ import re
 import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import pytest
-from playwright.sync_api import Browser, Page, sync_playwright
+from playwright.sync_api import Browser, Page
 
 from sample_app.config import PROJECT_ROOT
 from tests.stack import (
@@ -31,6 +30,7 @@ from tests.stack import (
     SandboxHandle,
     prepare_reflex_environment,
     running_app,
+    running_chromium,
     running_sandbox,
 )
 
@@ -71,12 +71,8 @@ def backend_url(app: object) -> str:
 @pytest.fixture(scope="session")
 def browser() -> Iterator[Browser]:
     """Debian's Chromium, headless."""
-    if not Path(CHROMIUM).exists():
-        pytest.fail(f"{CHROMIUM} is missing: run `make chromium` (apt-get install chromium)")
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+    with running_chromium() as chromium:
         yield chromium
-        chromium.close()
 
 
 @dataclass

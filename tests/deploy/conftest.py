@@ -18,30 +18,24 @@ import contextlib
 import os
 import re
 import shutil
-import socket
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
 import psutil
 import pytest
-from playwright.sync_api import Browser, BrowserContext, Page, sync_playwright
+from playwright.sync_api import Browser, BrowserContext, Page
 
 from deploy.demo_site import DemoSite, DemoSiteConfig
+from deploy.processes import free_port
 from sample_app.accounts import AccountService, create_engine_for
 from sample_app.config import PROJECT_ROOT
 from sample_app.sandbox.control_client import SandboxControlClient
-from tests.stack import CHROMIUM, CHROMIUM_ARGS, prepare_reflex_environment
+from tests.stack import prepare_reflex_environment, running_chromium
 
 ARTIFACTS = PROJECT_ROOT / "test-results"
 
 prepare_reflex_environment()
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 @pytest.fixture(scope="session")
@@ -90,12 +84,8 @@ def accounts(site: DemoSite) -> Iterator[AccountService]:
 @pytest.fixture(scope="session")
 def browser() -> Iterator[Browser]:
     """Debian's Chromium, headless."""
-    if not Path(CHROMIUM).exists():
-        pytest.fail(f"{CHROMIUM} is missing: run `make chromium` (apt-get install chromium)")
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+    with running_chromium() as chromium:
         yield chromium
-        chromium.close()
 
 
 @pytest.fixture
