@@ -531,10 +531,14 @@ class SessionTokenService:
             TokenRequestDeadlineError: Sendbird did not confirm within ``deadline``.
             SendbirdError: The revocation failed; the cache is forgotten anyway.
         """
-        await self.forget(user_id)
         seconds = self._deadline.total_seconds()
         try:
-            async with asyncio.timeout(seconds), self._store.issuing(user_id, seconds):
+            async with asyncio.timeout(seconds), contextlib.AsyncExitStack() as lock:
+                await self.forget(user_id)
+                try:
+                    await lock.enter_async_context(self._store.issuing(user_id, seconds / 2))
+                except TimeoutError:
+                    pass  # an issuance is stuck: revoke anyway, its token dies with the rest
                 await self.forget(user_id)  # whatever an issuance cached while we waited
                 with contextlib.suppress(SendbirdNotFoundError):
                     await self._client.revoke_session_tokens(user_id)

@@ -8,6 +8,7 @@ matter: at the server. A few pure-logic tests use an in-process fake issuer.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections import Counter
 from collections.abc import AsyncIterator, Iterator, Mapping
 from datetime import datetime, timedelta
@@ -632,3 +633,19 @@ async def test_forget_drops_the_cached_token() -> None:
     await service.forget("sample-1")
     assert (await service.token_for(ALICE)).token != first.token
     assert issuer.call_counts == {ISSUE: 2}  # the fake issues for anyone: no creation
+
+
+async def test_a_stuck_issuance_does_not_stop_a_revocation() -> None:
+    """Sign-out must reach Sendbird even while an issuance for the user hangs."""
+    issuer = FakeIssuer()
+    service = SessionTokenService(issuer, clock=FakeClock(), deadline=timedelta(seconds=0.4))
+    issuer.gate.clear()  # the issuance never gets an answer
+    pending = asyncio.create_task(service.token_for(ALICE))
+    await asyncio.sleep(0.01)
+
+    await service.revoke("sample-1")
+
+    assert issuer.call_counts[REVOKE] == 1
+    issuer.gate.set()
+    with contextlib.suppress(SendbirdError):
+        await pending
