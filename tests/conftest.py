@@ -26,6 +26,8 @@ import pytest
 from sample_app.config import IGNORE_ENV_FILE_VARIABLE
 
 if TYPE_CHECKING:
+    from playwright.sync_api import Browser
+
     from deploy.redis import RedisServer
 
 # Before anything imports rxconfig (which loads `.env`); subprocesses inherit it.
@@ -177,3 +179,16 @@ def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServ
 
     with RedisServer(tmp_path_factory.mktemp("redis")) as server:
         yield server
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[Browser]:
+    """Debian's Chromium, headless, shared by the browser and deploy tiers.
+
+    One for the whole session: Playwright's sync API keeps an event loop on the main
+    thread while it runs, so a second tier cannot start a Playwright of its own.
+    """
+    from tests.stack import running_chromium
+
+    with running_chromium() as chromium:
+        yield chromium

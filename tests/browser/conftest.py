@@ -30,7 +30,6 @@ from tests.stack import (
     SandboxHandle,
     prepare_reflex_environment,
     running_app,
-    running_chromium,
     running_sandbox,
 )
 
@@ -66,13 +65,6 @@ def backend_url(app: object) -> str:
     from reflex_base.config import get_config
 
     return get_config().api_url
-
-
-@pytest.fixture(scope="session")
-def browser() -> Iterator[Browser]:
-    """Debian's Chromium, headless."""
-    with running_chromium() as chromium:
-        yield chromium
 
 
 @dataclass

@@ -31,7 +31,7 @@ from deploy.processes import free_port
 from sample_app.accounts import AccountService, create_engine_for
 from sample_app.config import PROJECT_ROOT
 from sample_app.sandbox.control_client import SandboxControlClient
-from tests.stack import prepare_reflex_environment, running_chromium
+from tests.stack import prepare_reflex_environment
 
 ARTIFACTS = PROJECT_ROOT / "test-results"
 
@@ -79,13 +79,6 @@ def accounts(site: DemoSite) -> Iterator[AccountService]:
     engine = create_engine_for(site.postgres.url)
     yield AccountService(engine)
     engine.dispose()
-
-
-@pytest.fixture(scope="session")
-def browser() -> Iterator[Browser]:
-    """Debian's Chromium, headless."""
-    with running_chromium() as chromium:
-        yield chromium
 
 
 @pytest.fixture
