@@ -84,7 +84,6 @@ import math
 import os
 import secrets
 import shutil
-import socket
 import statistics
 import subprocess
 import sys
@@ -1124,12 +1123,6 @@ def measure_in_process(options: CapacityOptions) -> CapacityReport:
     return report
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
 def _port_of(url: str) -> int:
     return int(url.rstrip("/").rsplit(":", 1)[1])
 
@@ -1172,95 +1165,91 @@ def measure_demo_site(
         One configuration per worker count (with its report, or its error).
     """
     from deploy.demo_site import DemoSite, DemoSiteConfig
+    from deploy.processes import free_port
     from sample_app.sandbox.control_client import SandboxControlClient
+    from tests.stack import environment_set
 
     keep = data_dir is not None
     if data_dir is None:
         data_dir = Path(tempfile.mkdtemp(prefix="capacity-demo-site-"))
     data_dir.mkdir(parents=True, exist_ok=True)
     data_dir.chmod(0o755)  # PostgreSQL runs as `postgres` and must reach its directory
-    port, sandbox_port = _free_port(), _free_port()
+    port, sandbox_port = free_port(), free_port()
     while sandbox_port == port:
-        sandbox_port = _free_port()
+        sandbox_port = free_port()
     results = []
-    saved = {name: os.environ.get(name) for name in CAPACITY_BUDGET}
-    os.environ.update(CAPACITY_BUDGET)
     try:
-        for number, workers in enumerate(worker_counts):
-            configuration = Configuration(f"demo {workers}w", workers, "demo-site")
-            results.append(configuration)
-            if number:
-                _reset_between_sites(data_dir)
-            started = time.perf_counter()
-            print(
-                f"\nCapacity: starting the demo site with {workers} worker(s) "
-                f"(nginx on 127.0.0.1:{port}, data dir {data_dir})...",
-                flush=True,
-            )
-            site = DemoSite(
-                DemoSiteConfig(
-                    host="127.0.0.1",
-                    port=port,
-                    sandbox_port=sandbox_port,
-                    workers=workers,
-                    data_dir=data_dir,
-                ),
-                say=lambda line: print(f"  {line}", flush=True),
-            )
-            control: SandboxControlClient | None = None
-            try:
-                site.start()
-                assert site.sandbox_internal_url is not None
-                backend_pids = [
-                    pid for url in site.worker_urls for pid in serving_pids(_port_of(url))
-                ]
-                sandbox_pids = serving_pids(_port_of(site.sandbox_internal_url))
-                postmaster = serving_pids(site.postgres.port)
-                other_pids: dict[str, PidSource] = {
-                    "nginx": serving_pids(port),
-                    "Redis": serving_pids(site.redis.port),
-                    "PostgreSQL": (
-                        with_children(postmaster[0]) if len(postmaster) == 1 else postmaster
-                    ),
-                    "this": [os.getpid()],
-                }
+        with environment_set(CAPACITY_BUDGET):
+            for number, workers in enumerate(worker_counts):
+                configuration = Configuration(f"demo {workers}w", workers, "demo-site")
+                results.append(configuration)
+                if number:
+                    _reset_between_sites(data_dir)
+                started = time.perf_counter()
                 print(
-                    f"  ready after {time.perf_counter() - started:.0f} s; worker PIDs "
-                    f"{backend_pids}, sandbox {sandbox_pids}, nginx {other_pids['nginx']}",
+                    f"\nCapacity: starting the demo site with {workers} worker(s) "
+                    f"(nginx on 127.0.0.1:{port}, data dir {data_dir})...",
                     flush=True,
                 )
-                control = SandboxControlClient(
-                    site.sandbox_internal_url, site.sandbox_api_token().reveal()
+                site = DemoSite(
+                    DemoSiteConfig(
+                        host="127.0.0.1",
+                        port=port,
+                        sandbox_port=sandbox_port,
+                        workers=workers,
+                        data_dir=data_dir,
+                    ),
+                    say=lambda line: print(f"  {line}", flush=True),
                 )
-                report = measure(
-                    [f"{site.url}/_event"],
-                    backend_pids,
-                    control,
-                    site.postgres.url,
-                    sandbox_pids=sandbox_pids,
-                    other_pids=other_pids,
-                    options=options,
-                )
-                report.notes.append(
-                    f"backend = the {workers} worker process(es) serving "
-                    f"{', '.join(site.worker_urls)} (Granian, one each), tabs through nginx; "
-                    "sandbox, nginx, Redis, PostgreSQL and clients in their own processes; "
-                    "'this' = this script (orchestration only)"
-                )
-                configuration.report = report
-            except Exception as error:  # reported; the next site still runs
-                configuration.error = f"{type(error).__name__}: {error}"
-                print(f"  demo site with {workers} worker(s) failed: {configuration.error}")
-            finally:
-                if control is not None:
-                    control.close()
-                site.stop()
+                control: SandboxControlClient | None = None
+                try:
+                    site.start()
+                    assert site.sandbox_internal_url is not None
+                    backend_pids = [
+                        pid for url in site.worker_urls for pid in serving_pids(_port_of(url))
+                    ]
+                    sandbox_pids = serving_pids(_port_of(site.sandbox_internal_url))
+                    postmaster = serving_pids(site.postgres.port)
+                    other_pids: dict[str, PidSource] = {
+                        "nginx": serving_pids(port),
+                        "Redis": serving_pids(site.redis.port),
+                        "PostgreSQL": (
+                            with_children(postmaster[0]) if len(postmaster) == 1 else postmaster
+                        ),
+                        "this": [os.getpid()],
+                    }
+                    print(
+                        f"  ready after {time.perf_counter() - started:.0f} s; worker PIDs "
+                        f"{backend_pids}, sandbox {sandbox_pids}, nginx {other_pids['nginx']}",
+                        flush=True,
+                    )
+                    control = SandboxControlClient(
+                        site.sandbox_internal_url, site.sandbox_api_token().reveal()
+                    )
+                    report = measure(
+                        [f"{site.url}/_event"],
+                        backend_pids,
+                        control,
+                        site.postgres.url,
+                        sandbox_pids=sandbox_pids,
+                        other_pids=other_pids,
+                        options=options,
+                    )
+                    report.notes.append(
+                        f"backend = the {workers} worker process(es) serving "
+                        f"{', '.join(site.worker_urls)} (Granian, one each), tabs through nginx; "
+                        "sandbox, nginx, Redis, PostgreSQL and clients in their own processes; "
+                        "'this' = this script (orchestration only)"
+                    )
+                    configuration.report = report
+                except Exception as error:  # reported; the next site still runs
+                    configuration.error = f"{type(error).__name__}: {error}"
+                    print(f"  demo site with {workers} worker(s) failed: {configuration.error}")
+                finally:
+                    if control is not None:
+                        control.close()
+                    site.stop()
     finally:
-        for name, value in saved.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value
         if not keep:
             shutil.rmtree(data_dir, ignore_errors=True)
     return results

@@ -42,11 +42,10 @@ import urllib.request
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from types import FrameType, TracebackType
-from typing import Self
+from types import FrameType
 
 from deploy.postgres import PostgresNotFoundError, PostgresServer, find_bin_dir
-from deploy.processes import free_port, parent_death_signal
+from deploy.processes import StartsAndStops, free_port, parent_death_signal
 from deploy.redis import RedisServer
 from sample_app.config import (
     IGNORE_ENV_FILE_VARIABLE,
@@ -514,7 +513,7 @@ class _Timer:
         return time.monotonic() - self.started
 
 
-class DemoSite:
+class DemoSite(StartsAndStops):
     """nginx, N Reflex workers, Redis, PostgreSQL and (without credentials) the sandbox.
 
     `start()` brings everything up and returns once every part answers through the proxy;
@@ -1092,18 +1091,6 @@ class DemoSite:
         """SIGKILL every child's group at once (the second Ctrl-C); servers die with us."""
         for process in self.processes():
             process.signal_group(signal.SIGKILL)
-
-    def __enter__(self) -> Self:
-        self.start()
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        self.stop()
 
 
 # --- command line ----------------------------------------------------------------------

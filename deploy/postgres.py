@@ -53,14 +53,13 @@ import subprocess
 import tempfile
 import time
 from pathlib import Path
-from types import TracebackType
 from typing import Any, Self
 from urllib.parse import quote
 
 import psycopg
 from psycopg import sql
 
-from deploy.processes import free_port, parent_death_signal
+from deploy.processes import StartsAndStops, free_port, parent_death_signal
 
 __all__ = [
     "DEBIAN_PACKAGE",
@@ -185,7 +184,7 @@ class _Account:
                 )
 
 
-class PostgresServer:
+class PostgresServer(StartsAndStops):
     """One PostgreSQL cluster in `data_dir`, served on 127.0.0.1 (see the module docstring).
 
     Use it as a context manager, or call `start()` and `stop()` (in a `finally`).
@@ -365,18 +364,6 @@ class PostgresServer:
         )
 
     # -- life cycle ----------------------------------------------------------------------
-
-    def __enter__(self) -> Self:
-        self.start()
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        self.stop()
 
     def start(self) -> Self:
         """Create the cluster if needed, start the server, and set up the role and database.

@@ -7,8 +7,10 @@ import signal
 import socket
 import sys
 from collections.abc import Callable
+from types import TracebackType
+from typing import Self
 
-__all__ = ["free_port", "parent_death_signal"]
+__all__ = ["StartsAndStops", "free_port", "parent_death_signal"]
 
 _PR_SET_PDEATHSIG = 1  # from <linux/prctl.h>
 
@@ -38,3 +40,27 @@ def parent_death_signal(
         prctl(_PR_SET_PDEATHSIG, signal_number)
 
     return set_signal
+
+
+class StartsAndStops:
+    """`with server:` starts it and stops it however the block ends (Redis, PostgreSQL, site)."""
+
+    def start(self) -> object:
+        """Start the server (each subclass says how)."""
+        raise NotImplementedError
+
+    def stop(self) -> None:
+        """Stop the server; safe to call when it is not running."""
+        raise NotImplementedError
+
+    def __enter__(self) -> Self:
+        self.start()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.stop()

@@ -13,9 +13,8 @@ import socket
 import subprocess
 import time
 from pathlib import Path
-from types import TracebackType
 
-from deploy.processes import free_port, parent_death_signal
+from deploy.processes import StartsAndStops, free_port, parent_death_signal
 
 __all__ = ["RedisServer", "RedisServerError"]
 
@@ -26,7 +25,7 @@ class RedisServerError(RuntimeError):
     """Redis could not be started (missing binary, port taken, early exit)."""
 
 
-class RedisServer:
+class RedisServer(StartsAndStops):
     """One `redis-server` process with its data in ``data_dir``.
 
     Args:
@@ -127,18 +126,6 @@ class RedisServer:
         """Stop, then start again on the same port (what a Redis restart looks like)."""
         self.stop()
         self.start()
-
-    def __enter__(self) -> RedisServer:
-        self.start()
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        self.stop()
 
     def _wait_until_ready(self) -> None:
         give_up = time.monotonic() + START_TIMEOUT_SECONDS

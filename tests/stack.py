@@ -162,7 +162,7 @@ def running_sandbox(workdir: Path, *, app_id: str, bot_id: str) -> Iterator[Sand
 
 
 @contextlib.contextmanager
-def _environment(values: Mapping[str, str]) -> Iterator[None]:
+def environment_set(values: Mapping[str, str]) -> Iterator[None]:
     """Set variables for the block, then put back what was there (or nothing)."""
     saved = {name: os.environ.get(name) for name in values}
     os.environ.update(values)
@@ -213,7 +213,7 @@ def running_app(
         deployed_limit, per_client=1000, overall=1000
     )
     try:
-        with _environment(env):
+        with environment_set(env):
             get_settings.cache_clear()
             with AppHarnessProd.create(root=PROJECT_ROOT) as harness:
                 yield harness
