@@ -1123,6 +1123,110 @@ def measure_in_process(options: CapacityOptions) -> CapacityReport:
     return report
 
 
+#: The plain configuration the lean one replaces, for the side-by-side ratios: Reflex's own
+#: production server (``reflex run --env prod --backend-only``: Granian, asyncio's loop,
+#: compressed WebSockets), Sendbird calls unbounded (httpx's own pool queue) and every sign-in
+#: check a database round trip on a thread.
+PLAIN_SETTINGS = {"SENDBIRD_CALLS_IN_FLIGHT": "0", "SIGN_IN_CACHE_SECONDS": "0"}
+WORKER_START_TIMEOUT = 90.0
+
+
+def measure_worker(options: CapacityOptions, *, plain: bool = False) -> CapacityReport:
+    """One production worker process, the sandbox in its own process, SQLite accounts.
+
+    The lean configuration is ``python -m sample_app.server`` with the app's defaults; the
+    plain one (``plain=True``) is :data:`PLAIN_SETTINGS`. No proxy, no Redis: the tabs talk to
+    the worker's port, so the figures are the worker's own, comparable with each other.
+    """
+    from deploy.demo_site import ManagedProcess
+    from deploy.processes import free_port
+
+    workdir = Path(tempfile.mkdtemp(prefix="capacity-worker-"))
+    label = "plain (Granian)" if plain else "lean (sample_app.server)"
+    started = time.perf_counter()
+    print(f"\nCapacity: one {label} worker, the sandbox in its own process...", flush=True)
+    worker: ManagedProcess | None = None
+    try:
+        with sandbox_in_own_process(workdir) as (sandbox, sandbox_pid):
+            port = free_port()
+            config = sandbox.server.config
+            env = {
+                **os.environ,
+                **CAPACITY_BUDGET,
+                "SENDBIRD_APP_ID": config.app_id,
+                "SENDBIRD_API_TOKEN": sandbox.api_token,
+                "SENDBIRD_BOT_ID": config.bot_id,
+                "SENDBIRD_API_HOST": sandbox.url,
+                "SENDBIRD_WS_HOST": sandbox.ws_url,
+                "REFLEX_DB_URL": f"sqlite:///{workdir / 'accounts.db'}",
+                "REFLEX_STATES_WORKDIR": str(workdir / "states"),
+                "LOG_LEVEL": "WARNING",
+            }
+            if plain:
+                env.update(PLAIN_SETTINGS)
+                env["GRANIAN_WORKERS"] = "1"
+                argv = [
+                    str(Path(sys.executable).parent / "reflex"),
+                    "run",
+                    "--env",
+                    "prod",
+                    "--backend-only",
+                    "--backend-host",
+                    "127.0.0.1",
+                    "--backend-port",
+                    str(port),
+                ]
+            else:
+                argv = [sys.executable, "-m", "sample_app.server", "--port", str(port)]
+            worker = ManagedProcess("worker", argv, env=env, log_path=workdir / "worker.log")
+            worker.start()
+            _wait_for_ping(worker, f"http://127.0.0.1:{port}/ping")
+            backend_pids = serving_pids(port)
+            print(
+                f"  ready after {time.perf_counter() - started:.0f} s; worker PIDs {backend_pids}",
+                flush=True,
+            )
+            report = measure(
+                [f"http://127.0.0.1:{port}/_event"],
+                backend_pids,
+                sandbox.control,
+                env["REFLEX_DB_URL"],
+                sandbox_pids=[sandbox_pid],
+                options=options,
+            )
+    finally:
+        if worker is not None:
+            worker.stop()
+        shutil.rmtree(workdir, ignore_errors=True)
+    if plain:
+        report.notes.append(
+            "plain: reflex run --env prod --backend-only (Granian, one worker), "
+            + ", ".join(f"{name}={value}" for name, value in PLAIN_SETTINGS.items())
+        )
+    else:
+        report.notes.append("lean: python -m sample_app.server with the app's defaults")
+    return report
+
+
+def _wait_for_ping(worker: Any, url: str) -> None:
+    """Poll ``url`` until it answers, while ``worker`` (a ManagedProcess) runs."""
+    import urllib.request
+
+    deadline = time.monotonic() + WORKER_START_TIMEOUT
+    while True:
+        if not worker.running:
+            raise RuntimeError(f"the worker exited while starting; its log:\n{worker.log_tail()}")
+        try:
+            with urllib.request.urlopen(url, timeout=2) as response:  # noqa: S310 - loopback
+                if response.status == 200:
+                    return
+        except OSError:
+            pass
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"the worker did not answer {url} within {WORKER_START_TIMEOUT} s")
+        time.sleep(0.2)
+
+
 def _port_of(url: str) -> int:
     return int(url.rstrip("/").rsplit(":", 1)[1])
 
@@ -1237,7 +1341,8 @@ def measure_demo_site(
                     )
                     report.notes.append(
                         f"backend = the {workers} worker process(es) serving "
-                        f"{', '.join(site.worker_urls)} (Granian, one each), tabs through nginx; "
+                        f"{', '.join(site.worker_urls)} (sample_app.server, one process each), "
+                        "tabs through nginx; "
                         "sandbox, nginx, Redis, PostgreSQL and clients in their own processes; "
                         "'this' = this script (orchestration only)"
                     )
@@ -1297,6 +1402,33 @@ def print_comparison(configurations: Sequence[Configuration]) -> None:
     ]
     print("  " + f"{'idle tab, KiB':>18s}" + "".join(_cell(v, width) for v in memory))
     print("  " + f"{'page views/s':>18s}" + "".join(_cell(v, width) for v in views))
+    by_key = {c.key: c.report for c in shown}
+    lean, plain = by_key.get("lean 1w"), by_key.get("plain 1w")
+    if lean is not None and plain is not None:
+        base = {step.tabs: step for step in plain.steps}
+        ratios = [
+            f"N={step.tabs} {step.answers_per_second / base[step.tabs].answers_per_second:.2f}"
+            for step in lean.steps
+            if step.tabs in base and base[step.tabs].answers_per_second
+        ]
+        print(f"  lean / plain, answers/s: {', '.join(ratios)}")
+        cpu = [
+            f"N={step.tabs} {step.backend_cpu_ms_per_answer:.1f} vs "
+            f"{base[step.tabs].backend_cpu_ms_per_answer:.1f}"
+            for step in lean.steps
+            if step.tabs in base
+        ]
+        print(f"  worker CPU ms per answer, lean vs plain: {', '.join(cpu)}")
+        if lean.memory and plain.memory:
+            print(
+                f"  idle tab, lean / plain: {lean.memory.kib_per_tab:.0f} / "
+                f"{plain.memory.kib_per_tab:.0f} KiB"
+            )
+        if lean.page_views and plain.page_views:
+            print(
+                "  page views/s, lean / plain: "
+                f"{lean.page_views.views_per_second / plain.page_views.views_per_second:.2f}"
+            )
     demo = {c.workers: c for c in shown if c.topology == "demo-site"}
     one = demo.get(1)
     for workers, many in sorted(demo.items()):
@@ -1330,9 +1462,11 @@ def build_parser() -> argparse.ArgumentParser:
     add = parser.add_argument
     add(
         "--topology",
-        choices=("inprocess", "demo-site", "both"),
+        choices=("worker", "inprocess", "demo-site", "both", "all"),
         default="both",
-        help="one in-process worker, the demo site (nginx + N workers), or both (default)",
+        help="worker: one production worker, lean and plain side by side; inprocess: one "
+        "worker inside this process (AppHarnessProd); demo-site: nginx + N workers; both "
+        "(default): worker and demo-site; all: every one",
     )
     add("--tabs", type=_tab_counts, default=defaults.tab_counts, help="N of the steps (10,50,...)")
     add("--step-seconds", type=float, default=defaults.step_seconds, help="seconds per step")
@@ -1404,7 +1538,22 @@ def main(argv: Sequence[str] | None = None) -> int:
     prepare_reflex_environment()
     started = time.perf_counter()
     configurations: list[Configuration] = []
-    if args.topology in ("inprocess", "both"):
+    if args.topology in ("worker", "both", "all"):
+        for plain in (False, True):
+            configuration = Configuration("plain 1w" if plain else "lean 1w", 1, "worker")
+            configurations.append(configuration)
+            try:
+                configuration.report = measure_worker(options, plain=plain)
+            except Exception as error:  # reported; the others still run
+                configuration.error = f"{type(error).__name__}: {error}"
+                print(f"  {configuration.key} worker failed: {configuration.error}")
+            else:
+                print_report(
+                    f"one production worker, {configuration.key.split()[0]} configuration, "
+                    "SQLite accounts",
+                    configuration.report,
+                )
+    if args.topology in ("inprocess", "all"):
         configuration = Configuration("in-process 1w", 1, "inprocess")
         configurations.append(configuration)
         try:
@@ -1418,7 +1567,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 "Reflex disk state",
                 configuration.report,
             )
-    if args.topology in ("demo-site", "both"):
+    if args.topology in ("demo-site", "both", "all"):
         for configuration in measure_demo_site(
             args.workers, demo_options, data_dir=args.demo_data_dir
         ):

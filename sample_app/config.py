@@ -65,6 +65,15 @@ DEFAULT_TOKEN_REQUEST_DEADLINE_SECONDS = 15
 MIN_TOKEN_REQUEST_DEADLINE_SECONDS = 2
 MAX_TOKEN_REQUEST_DEADLINE_SECONDS = 60
 TOKEN_REQUEST_DEADLINE_VARIABLE = "SENDBIRD_TOKEN_REQUEST_DEADLINE_SECONDS"  # noqa: S105 - a name
+# Platform API calls one process has at Sendbird at once (sample_app/sendbird_api/call_slots.py
+# holds the same default); the rest wait in order. 0 leaves queueing to httpx's pool (the plain
+# configuration the capacity benchmark compares against).
+DEFAULT_CALLS_IN_FLIGHT = 16
+MAX_CALLS_IN_FLIGHT = 256
+# A resolved sign-in answers token requests from memory for this long (sample_app/sign_in_cache.py
+# holds the same default); every sign-out clears it at once. 0 checks the database every time.
+DEFAULT_SIGN_IN_CACHE_SECONDS = 10
+MAX_SIGN_IN_CACHE_SECONDS = 60
 # Reflex's Redis state manager: the variable that selects it and the one that sets workers.
 REDIS_URL_VARIABLE = "REFLEX_REDIS_URL"
 WORKERS_VARIABLE = "GRANIAN_WORKERS"
@@ -234,6 +243,10 @@ class Settings:
     platform_posts_per_second: int = DEFAULT_PLATFORM_POSTS_PER_SECOND
     # Longest one token request may take, queueing and retries included.
     token_request_deadline: timedelta = timedelta(seconds=DEFAULT_TOKEN_REQUEST_DEADLINE_SECONDS)
+    # Platform API calls in flight per process; None: unbounded (httpx's own pool queue).
+    calls_in_flight: int | None = DEFAULT_CALLS_IN_FLIGHT
+    # How long a resolved sign-in is reused without the database (0: never).
+    sign_in_cache_ttl: timedelta = timedelta(seconds=DEFAULT_SIGN_IN_CACHE_SECONDS)
     # Reflex's Redis (`REFLEX_REDIS_URL`): the token cache and the issuance budget are shared
     # there by every worker; None keeps them in this process. Never shown (it may hold a
     # password).
@@ -480,6 +493,17 @@ def load_settings(
         MAX_TOKEN_REQUEST_DEADLINE_SECONDS,
         problems,
     )
+    calls_in_flight = _int_setting(
+        env, "SENDBIRD_CALLS_IN_FLIGHT", DEFAULT_CALLS_IN_FLIGHT, 0, MAX_CALLS_IN_FLIGHT, problems
+    )
+    sign_in_cache_seconds = _int_setting(
+        env,
+        "SIGN_IN_CACHE_SECONDS",
+        DEFAULT_SIGN_IN_CACHE_SECONDS,
+        0,
+        MAX_SIGN_IN_CACHE_SECONDS,
+        problems,
+    )
     redis_url = env.get(REDIS_URL_VARIABLE, "").strip()
     if redis_url and urlsplit(redis_url).scheme not in ("redis", "rediss", "unix"):
         problems.append(
@@ -561,6 +585,8 @@ def load_settings(
         tokens_per_user_per_minute=tokens_per_user,
         platform_posts_per_second=posts_per_second,
         token_request_deadline=timedelta(seconds=deadline_seconds),
+        calls_in_flight=calls_in_flight or None,
+        sign_in_cache_ttl=timedelta(seconds=sign_in_cache_seconds),
         redis_url=Secret(redis_url) if redis_url else None,
     )
 

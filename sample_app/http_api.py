@@ -13,8 +13,9 @@ Served by the Reflex backend itself (same process, same port), through Reflex's 
 * `GET /api/openapi.json` (and `GET /api/docs`): the schema.
 
 It decides exactly as the Reflex handlers do, through the same collaborators: the sign-in is
-resolved on a worker thread (`sample_app.signed_in`), the Sendbird identity is derived from
-the account, never taken from the request, and tokens come from the one
+resolved and ended by `sample_app.signed_in` (the database, or the few-second sign-in cache
+that every sign-out clears), the Sendbird identity is derived from the account, never taken
+from the request, and tokens come from the one
 `SessionTokenService` of the process (its cache, single flight and issuance budget). As in
 `ChatSessionState._issue_token`, the sign-in is checked again once the token exists: a token
 issued while the caller signed out is dropped unseen.
@@ -40,7 +41,6 @@ backend (the Reflex socket, `/ping`) is untouched.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import math
 import os
@@ -71,7 +71,12 @@ from sample_app.sendbird_api import (
 )
 from sample_app.services import get_services
 from sample_app.session_tokens import ForeignSendbirdUserError
-from sample_app.signed_in import SignedInUser, resolve_signed_in_user, signed_in_user
+from sample_app.signed_in import (
+    SignedInUser,
+    end_sign_in,
+    resolve_signed_in_user,
+    signed_in_user,
+)
 
 __all__ = [
     "API_PATH_PREFIXES",
@@ -380,7 +385,7 @@ async def end_session(
     sign_in_token = _sign_in_token(credentials)
     services = get_services()
     if sign_out:
-        account = await asyncio.to_thread(services.accounts.sign_out, sign_in_token)
+        account = await end_sign_in(sign_in_token)
         if account is None:
             raise _not_signed_in(token_given=True)
         user = signed_in_user(account)

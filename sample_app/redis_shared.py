@@ -1,4 +1,4 @@
-"""What several backend workers share through Redis: the token cache and the issuance budget.
+"""What several backend workers share through Redis: token cache, budget, sign-in generations.
 
 With one worker, :class:`~sample_app.session_tokens.LocalTokenStore` and
 :class:`~sample_app.issuance_budget.LocalIssuanceBudget` keep these in the process. Several
@@ -19,9 +19,14 @@ application:
 * ``{prefix}:budget:user:{user}`` and ``{prefix}:budget:slots``: the issuance budget, as
   :class:`~sample_app.issuance_budget.LocalIssuanceBudget` keeps it, decided by scripts that
   read Redis's own clock, so the workers' clocks never disagree.
+* ``{prefix}:sign-in-gen:{account id}`` and ``{prefix}:sign-in-epoch``: the sign-in
+  generations (:class:`RedisSignInGenerations`): a sign-out bumps its account's generation
+  and the epoch in one transaction, and each worker's
+  :class:`~sample_app.sign_in_cache.SignInCache` stops using what it kept of that account.
 
 Redis being unreachable is an error the user sees ("try again in a moment"), never a silent
-fallback to per-process limits, which would let each worker spend the whole budget.
+fallback to per-process limits, which would let each worker spend the whole budget. For
+the sign-in generations it means the database answers every sign-in check until Redis is back.
 """
 
 from __future__ import annotations
@@ -46,9 +51,11 @@ from sample_app.issuance_budget import (
 )
 from sample_app.sendbird_api import SendbirdConnectionError
 from sample_app.session_tokens import CachedToken, IssuedSessionToken
+from sample_app.sign_in_cache import SignInGenerationsUnavailableError
 
 __all__ = [
     "RedisIssuanceBudget",
+    "RedisSignInGenerations",
     "RedisTokenStore",
     "SharedStateUnavailableError",
     "connect_redis",
@@ -347,6 +354,71 @@ class RedisIssuanceBudget:
     async def _run(script: Any, key: str, *args: object) -> tuple[bool, int]:
         reply = cast("list[int]", await script(keys=[key], args=list(args)))
         return bool(reply[0]), int(reply[1])
+
+
+class RedisSignInGenerations:
+    """:class:`~sample_app.sign_in_cache.SignInGenerations` in Redis, shared by every worker.
+
+    A generation outlives by far any sign-in a cache keeps with it (seconds), so one that
+    expires after a quiet day cannot make an old copy current again.
+    """
+
+    def __init__(self, redis: Redis, prefix: str) -> None:
+        """Create the counters.
+
+        Args:
+            redis: The client (``connect_redis``); closing it stays with the caller.
+            prefix: Key prefix (``key_prefix(app_id)``).
+        """
+        self._redis = redis
+        self._epoch_key = f"{prefix}:sign-in-epoch"
+        self._prefix = prefix
+
+    def _generation_key(self, account_id: int) -> str:
+        return f"{self._prefix}:sign-in-gen:{account_id}"
+
+    async def epoch(self) -> int:
+        """See :meth:`SignInGenerations.epoch`."""
+        with _generations_unavailable_on_redis_error():
+            raw = await self._redis.get(self._epoch_key)
+        return _count(raw)
+
+    async def generation(self, account_id: int) -> int:
+        """See :meth:`SignInGenerations.generation`."""
+        with _generations_unavailable_on_redis_error():
+            raw = await self._redis.get(self._generation_key(account_id))
+        return _count(raw)
+
+    async def generation_and_epoch(self, account_id: int) -> tuple[int, int]:
+        """See :meth:`SignInGenerations.generation_and_epoch`: one MGET."""
+        with _generations_unavailable_on_redis_error():
+            generation, epoch = await self._redis.mget(
+                self._generation_key(account_id), self._epoch_key
+            )
+        return _count(generation), _count(epoch)
+
+    async def bump(self, account_id: int) -> None:
+        """See :meth:`SignInGenerations.bump`: one transaction, seen by every worker at once."""
+        key = self._generation_key(account_id)
+        with _generations_unavailable_on_redis_error():
+            async with self._redis.pipeline(transaction=True) as pipe:
+                pipe.incr(key)
+                pipe.pexpire(key, GENERATION_TTL_MS)
+                pipe.incr(self._epoch_key)
+                await pipe.execute()
+
+
+@contextlib.contextmanager
+def _generations_unavailable_on_redis_error() -> Iterator[None]:
+    """Turn Redis's errors into the one the sign-in cache falls back to the database on."""
+    try:
+        yield
+    except RedisError as error:
+        raise SignInGenerationsUnavailableError(type(error).__name__) from error
+
+
+def _count(raw: bytes | str | None) -> int:
+    return 0 if raw is None else int(raw)
 
 
 def _encode(cached: CachedToken) -> str:

@@ -11,6 +11,9 @@ through `get_services()` instead:
   it (`sample_app/redis_shared.py`); without, they live in this process.
 * `redis`: that Redis client, or None.
 * `accounts`: the app's own accounts and sign-in sessions.
+* `sign_ins`: the sign-ins this process resolved in the last few seconds
+  (`sample_app/sign_in_cache.py`), so token requests skip the database; every sign-out
+  clears them, in every worker through Redis when it is configured.
 * `sandbox_control`: the sandbox's control surface (demo buttons), only in sandbox mode.
 * `hashing_executor`: the small thread pool that password hashing (`sign_in`, `register`)
   runs on, so that a flood of argon2id work queues there and never holds up the default
@@ -48,6 +51,7 @@ from sample_app.config import Settings, describe, get_settings
 from sample_app.issuance_budget import IssuancePolicy, LocalIssuanceBudget
 from sample_app.sendbird_api import SendbirdClient
 from sample_app.session_tokens import SessionTokenService
+from sample_app.sign_in_cache import SignInCache, SignInGenerations
 
 if TYPE_CHECKING:
     from redis.asyncio import Redis
@@ -103,6 +107,8 @@ class Services:
     sandbox_control: AsyncSandboxControlClient | None
     hashing_executor: ThreadPoolExecutor = field(default_factory=new_hashing_executor)
     redis: Redis | None = None
+    # With `redis` (several workers) it needs the shared generations `build_services` gives it.
+    sign_ins: SignInCache = field(default_factory=SignInCache)
 
     async def aclose(self) -> None:
         """Release network resources and the hashing threads."""
@@ -130,7 +136,9 @@ def database_url() -> str:
 
 def build_services(settings: Settings, db_url: str) -> Services:
     """Create the collaborators for one process (tests build their own)."""
-    sendbird = SendbirdClient(settings.api_host, settings.api_token.reveal())
+    sendbird = SendbirdClient(
+        settings.api_host, settings.api_token.reveal(), calls_in_flight=settings.calls_in_flight
+    )
     # The issuance budget keeps one user looping token requests from spending the
     # application's Platform API rate limit that every other user's tokens need.
     policy = IssuancePolicy(
@@ -141,10 +149,12 @@ def build_services(settings: Settings, db_url: str) -> Services:
     redis: Redis | None = None
     store: TokenStore | None = None
     budget: IssuanceBudget
+    generations: SignInGenerations | None = None
     if settings.redis_url is not None:
         # Several workers: one cache, one issuance in flight and one budget for all of them.
         from sample_app.redis_shared import (
             RedisIssuanceBudget,
+            RedisSignInGenerations,
             RedisTokenStore,
             connect_redis,
             key_prefix,
@@ -153,6 +163,7 @@ def build_services(settings: Settings, db_url: str) -> Services:
         redis = connect_redis(settings.redis_url.reveal())
         prefix = key_prefix(settings.app_id)
         store = RedisTokenStore(redis, prefix)
+        generations = RedisSignInGenerations(redis, prefix)
         budget = RedisIssuanceBudget(redis, prefix, policy)
     else:
         budget = LocalIssuanceBudget(policy)
@@ -175,7 +186,8 @@ def build_services(settings: Settings, db_url: str) -> Services:
         from sample_app.sandbox.control_client import AsyncSandboxControlClient
 
         control = AsyncSandboxControlClient(settings.api_host, settings.api_token.reveal())
-    return Services(settings, sendbird, tokens, accounts, control, redis=redis)
+    sign_ins = SignInCache(ttl=settings.sign_in_cache_ttl, generations=generations)
+    return Services(settings, sendbird, tokens, accounts, control, redis=redis, sign_ins=sign_ins)
 
 
 def get_services() -> Services:

@@ -59,6 +59,8 @@ ALL_VARIABLES = (
     "SENDBIRD_TOKEN_REQUEST_DEADLINE_SECONDS",
     "REFLEX_REDIS_URL",
     "GRANIAN_WORKERS",
+    "SENDBIRD_CALLS_IN_FLIGHT",
+    "SIGN_IN_CACHE_SECONDS",
 )
 
 
@@ -860,3 +862,13 @@ def test_rxconfig_gives_reflex_the_derived_lock_expiration() -> None:
     import rxconfig
 
     assert rxconfig.config.redis_lock_expiration == config.state_lock_expiration_ms()
+
+
+def test_sign_in_cache_setting_defaults_to_the_caches_own_and_zero_turns_it_off() -> None:
+    from sample_app.sign_in_cache import DEFAULT_TTL
+
+    assert load().sign_in_cache_ttl == DEFAULT_TTL
+    assert load(SIGN_IN_CACHE_SECONDS="0").sign_in_cache_ttl == timedelta(0)
+    assert load(SIGN_IN_CACHE_SECONDS="30").sign_in_cache_ttl == timedelta(seconds=30)
+    with pytest.raises(ConfigError, match="SIGN_IN_CACHE_SECONDS"):
+        load(SIGN_IN_CACHE_SECONDS="3600")

@@ -62,8 +62,10 @@ from sample_app.accounts.service import (
     DEFAULT_SESSION_TTL,
     AccountService,
     PruneCounts,
+    ResolvedSignIn,
     SignedIn,
     hash_sign_in_token,
+    is_plausible_token,
     utc_now,
 )
 from sample_app.accounts.validation import (
@@ -88,6 +90,7 @@ __all__ = [
     "RegistrationError",
     "RegistrationLimit",
     "RegistrationRateLimiter",
+    "ResolvedSignIn",
     "SignInAttempt",
     "SignInError",
     "SignInRateLimiter",
@@ -100,6 +103,7 @@ __all__ = [
     "current_revision",
     "hash_sign_in_token",
     "head_revision",
+    "is_plausible_token",
     "normalize_username",
     "upgrade_database",
     "utc_now",

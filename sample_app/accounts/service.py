@@ -37,7 +37,7 @@ import secrets
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import NamedTuple
+from typing import NamedTuple, TypeGuard
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
@@ -78,8 +78,10 @@ __all__ = [
     "DEFAULT_SESSION_TTL",
     "AccountService",
     "PruneCounts",
+    "ResolvedSignIn",
     "SignedIn",
     "hash_sign_in_token",
+    "is_plausible_token",
     "utc_now",
 ]
 
@@ -111,6 +113,11 @@ def hash_sign_in_token(sign_in_token: str) -> str:
     return hashlib.sha256(sign_in_token.encode("utf-8")).hexdigest()
 
 
+def is_plausible_token(value: object) -> TypeGuard[str]:
+    """Whether `value` has the shape of our tokens; others are refused before any hashing."""
+    return isinstance(value, str) and _TOKEN_MIN_LENGTH <= len(value) <= _TOKEN_MAX_LENGTH
+
+
 @dataclass(frozen=True, slots=True)
 class SignedIn:
     """A successful sign-in.
@@ -128,6 +135,20 @@ class SignedIn:
     sign_in_token: str = field(repr=False)
     expires_at: datetime
     device_token: str = field(default="", repr=False)
+
+
+@dataclass(frozen=True, slots=True)
+class ResolvedSignIn:
+    """A sign-in token that resolved: whose it is, and until when it can.
+
+    Attributes:
+        account: Whose sign-in it is.
+        expires_at: When the sign-in session ends (aware UTC): whoever keeps the answer
+            (`sample_app.sign_in_cache`) must not keep it past this.
+    """
+
+    account: AccountView
+    expires_at: datetime
 
 
 class PruneCounts(NamedTuple):
@@ -191,6 +212,10 @@ class AccountService:
     def engine(self) -> Engine:
         """The accounts database's engine (the readiness check pings it)."""
         return self._engine
+
+    def now(self) -> datetime:
+        """The current time on this service's clock (aware UTC), the one sign-ins expire by."""
+        return self._now()
 
     # -- helpers -----------------------------------------------------------------------
 
@@ -412,9 +437,7 @@ class AccountService:
     def _find_sign_in(
         self, db: Session, sign_in_token: object
     ) -> tuple[SignInSession, Account] | None:
-        if not isinstance(sign_in_token, str) or not (
-            _TOKEN_MIN_LENGTH <= len(sign_in_token) <= _TOKEN_MAX_LENGTH
-        ):
+        if not is_plausible_token(sign_in_token):
             return None
         row = db.exec(
             select(SignInSession, Account)
@@ -429,6 +452,15 @@ class AccountService:
         Returns:
             The account, or None for an unknown, expired or revoked token, or when the
             account has been disabled or deleted.
+        """
+        resolved = self.resolve_sign_in_session(sign_in_token)
+        return None if resolved is None else resolved.account
+
+    def resolve_sign_in_session(self, sign_in_token: str) -> ResolvedSignIn | None:
+        """Like `resolve_sign_in`, with the sign-in's expiry, for callers that keep the answer.
+
+        Returns:
+            The account and when its sign-in ends, or None as for `resolve_sign_in`.
         """
         now = self._now()
         with self._db() as db:
@@ -449,7 +481,7 @@ class AccountService:
                     .values(last_seen_at=now)
                 )
                 db.commit()
-            return account.public()
+            return ResolvedSignIn(account.public(), sign_in.expires_at)
 
     def sign_out(self, sign_in_token: str) -> AccountView | None:
         """Revoke one sign-in token (this browser's).

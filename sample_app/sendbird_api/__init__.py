@@ -7,6 +7,7 @@ Failures raise typed ``SendbirdError`` subclasses after transient ones were retr
 The API token never leaves the server and never appears in messages or logs.
 """
 
+from .call_slots import DEFAULT_CALLS_IN_FLIGHT, CallSlots
 from .client import DEFAULT_TIMEOUT, SendbirdClient, encode_path_segment
 from .errors import (
     SendbirdAPIError,
@@ -20,6 +21,7 @@ from .errors import (
     SendbirdNotFoundError,
     SendbirdOriginNotAllowedError,
     SendbirdPlanLimitError,
+    SendbirdQueueTimeoutError,
     SendbirdRateLimitError,
     SendbirdRetryAfterTooLongError,
     SendbirdServerError,
@@ -31,7 +33,9 @@ from .redaction import RedactingFilter, redact
 from .retry import RetryPolicy, parse_retry_after
 
 __all__ = [
+    "DEFAULT_CALLS_IN_FLIGHT",
     "DEFAULT_TIMEOUT",
+    "CallSlots",
     "RedactingFilter",
     "RetryPolicy",
     "SendbirdAPIError",
@@ -47,6 +51,7 @@ __all__ = [
     "SendbirdNotFoundError",
     "SendbirdOriginNotAllowedError",
     "SendbirdPlanLimitError",
+    "SendbirdQueueTimeoutError",
     "SendbirdRateLimitError",
     "SendbirdRetryAfterTooLongError",
     "SendbirdServerError",

@@ -4,8 +4,10 @@ The client runs on our server only: it carries the application's ``Api-Token``, 
 must never reach a browser. It wraps one ``httpx.AsyncClient`` (connection pooling
 works per instance, so keep one client per process and close it on shutdown) and adds
 what httpx deliberately leaves to the caller: typed errors (see :mod:`.errors`),
-retries with backoff and ``Retry-After`` handling (see :mod:`.retry`), local input
-validation, redacted logging and per-endpoint call counting.
+retries with backoff and ``Retry-After`` handling (see :mod:`.retry`), a bounded number of
+calls in flight with a first-come-first-served queue in front of a pool of the same size
+(see :mod:`.call_slots`), local input validation, redacted logging and per-endpoint call
+counting.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from urllib.parse import quote
 
 import httpx
 
+from .call_slots import DEFAULT_CALLS_IN_FLIGHT, CallSlots
 from .errors import (
     SendbirdAPIError,
     SendbirdConflictError,
@@ -31,6 +34,7 @@ from .errors import (
     SendbirdError,
     SendbirdInputError,
     SendbirdNotFoundError,
+    SendbirdQueueTimeoutError,
     SendbirdRateLimitError,
     SendbirdRetryAfterTooLongError,
     SendbirdTimeoutError,
@@ -53,6 +57,9 @@ __all__ = [
 #: Connect within 5 s, then allow 10 s per read/write: generous for Sendbird, short
 #: enough that a Reflex event handler does not hang when the network does.
 DEFAULT_TIMEOUT = httpx.Timeout(10.0, connect=5.0)
+#: Idle pooled connections are closed after this long (Sendbird's load balancers drop
+#: idle keep-alive connections after about a minute; reusing one they dropped costs a retry).
+KEEPALIVE_EXPIRY_SECONDS = 30.0
 
 # Field limits from Sendbird's user resource documentation.
 MAX_USER_ID_LENGTH = 80
@@ -119,6 +126,7 @@ class SendbirdClient:
         transport: httpx.AsyncBaseTransport | None = None,
         sleep: Callable[[float], Awaitable[object]] = asyncio.sleep,
         logger: logging.Logger | None = None,
+        calls_in_flight: int | None = DEFAULT_CALLS_IN_FLIGHT,
     ) -> None:
         """Create a client. It opens connections lazily, so this does no I/O.
 
@@ -131,6 +139,11 @@ class SendbirdClient:
             transport: httpx transport, for tests or custom networking.
             sleep: Coroutine used to wait between retries; tests inject a recorder.
             logger: Where to log; defaults to this module's logger.
+            calls_in_flight: Calls this client has at Sendbird at once; the rest queue in
+                order for at most the pool timeout (``SendbirdQueueTimeoutError``), and the
+                connection pool has as many connections. ``None`` leaves both to httpx's
+                defaults (100 connections, its own pool queue): the plain configuration the
+                capacity benchmark compares against.
 
         Raises:
             SendbirdInputError: The base URL or the API token is unusable.
@@ -151,6 +164,16 @@ class SendbirdClient:
         self._logger.addFilter(self._log_filter)
         self._closed = False
         self.call_counts: Counter[str] = Counter()
+        self._slots: CallSlots | None = None
+        limits = httpx.Limits()  # httpx's defaults: 100 connections, 20 kept alive
+        if calls_in_flight is not None:
+            pool_wait = self._timeout.pool if self._timeout.pool is not None else 10.0
+            self._slots = CallSlots(calls_in_flight, max_wait=pool_wait)
+            limits = httpx.Limits(
+                max_connections=calls_in_flight,
+                max_keepalive_connections=calls_in_flight,
+                keepalive_expiry=KEEPALIVE_EXPIRY_SECONDS,
+            )
         self._http = httpx.AsyncClient(
             base_url=self._base_url,
             headers={
@@ -160,6 +183,7 @@ class SendbirdClient:
                 "User-Agent": USER_AGENT,
             },
             timeout=self._timeout,
+            limits=limits,
             transport=transport,
             follow_redirects=False,
         )
@@ -184,6 +208,11 @@ class SendbirdClient:
     def base_url(self) -> str:
         """The normalised base URL requests go to (no secrets in it)."""
         return self._base_url
+
+    @property
+    def call_slots(self) -> CallSlots | None:
+        """The bound on calls in flight, or None when httpx's pool alone queues them."""
+        return self._slots
 
     @property
     def retry_policy(self) -> RetryPolicy:
@@ -421,13 +450,20 @@ class SendbirdClient:
         attempt = 0
         while True:
             attempt += 1
-            self.call_counts[endpoint] += 1
             started = time.perf_counter()
             cause: Exception | None = None
             retry_after: float | None = None
             failure: SendbirdError
             try:
-                response = await self._http.request(method, path, content=content)
+                response = await self._send(method, path, content, endpoint)
+            except SendbirdQueueTimeoutError:
+                self._log_attempt(endpoint, "queue timeout", attempt, started)
+                raise
+            except httpx.PoolTimeout as exc:
+                # Waiting for one of our own connections: the request never left this
+                # process, and a retry would only queue again behind the same requests.
+                self._log_attempt(endpoint, type(exc).__name__, attempt, started)
+                raise self._queue_timeout_error(endpoint, attempt) from exc
             except httpx.TimeoutException as exc:
                 cause, failure = exc, self._timeout_error(exc, endpoint, attempt)
                 outcome = type(exc).__name__
@@ -480,6 +516,32 @@ class SendbirdClient:
             )
             await self._sleep(delay)
 
+    async def _send(
+        self, method: str, path: str, content: bytes | None, endpoint: str
+    ) -> httpx.Response:
+        """One HTTP exchange, inside a call slot when calls in flight are bounded.
+
+        The slot is held for the exchange only, never across a retry's backoff sleep, so a
+        call that waits to retry does not keep others from Sendbird.
+        """
+        if self._slots is None:
+            self.call_counts[endpoint] += 1
+            return await self._http.request(method, path, content=content)
+        async with self._slots.slot(endpoint):
+            self.call_counts[endpoint] += 1
+            return await self._http.request(method, path, content=content)
+
+    def _queue_timeout_error(self, endpoint: str, attempts: int) -> SendbirdQueueTimeoutError:
+        limit = self._timeout.pool
+        limit_text = f" within the pool timeout ({limit:g} s)" if limit is not None else ""
+        return SendbirdQueueTimeoutError(
+            f"{endpoint}: not sent; no pooled connection to Sendbird came free{limit_text}. "
+            "Sendbird is slow or the worker is overloaded; the call was not retried, which "
+            "would only lengthen the queue",
+            endpoint=endpoint,
+            attempts=attempts,
+        )
+
     def _log_attempt(self, endpoint: str, outcome: str, attempt: int, started: float) -> None:
         # Path *template* only: no user id, no headers, no body, hence no token.
         elapsed_ms = (time.perf_counter() - started) * 1000
@@ -507,7 +569,6 @@ class SendbirdClient:
             httpx.ConnectTimeout: ("connect", self._timeout.connect),
             httpx.ReadTimeout: ("read", self._timeout.read),
             httpx.WriteTimeout: ("write", self._timeout.write),
-            httpx.PoolTimeout: ("pool", self._timeout.pool),
         }.get(type(exc), ("request", None))
         limit_text = f" ({limit:g} s)" if limit is not None else ""
         return SendbirdTimeoutError(

@@ -5,7 +5,8 @@ Hierarchy::
     SendbirdError                       base class: catch this to handle "anything Sendbird"
     ├── SendbirdInputError              (also a ValueError) rejected locally, nothing was sent
     ├── SendbirdConnectionError         no usable HTTP answer: DNS, refused, reset, bad proxy
-    │   └── SendbirdTimeoutError        connect/read/write/pool timeout
+    │   └── SendbirdTimeoutError        connect/read/write timeout
+    │       └── SendbirdQueueTimeoutError   waited for a call slot or pooled connection; never sent
     └── SendbirdAPIError                Sendbird (or a proxy in front of it) answered with an error
         ├── SendbirdAuthError           400401 or HTTP 401/403: the API token is wrong
         ├── SendbirdNotFoundError       400201: the resource (usually the user) does not exist
@@ -108,6 +109,17 @@ class SendbirdConnectionError(SendbirdError):
 
 class SendbirdTimeoutError(SendbirdConnectionError):
     """Sendbird did not answer within the configured timeout."""
+
+
+class SendbirdQueueTimeoutError(SendbirdTimeoutError):
+    """The call waited too long in this process's own queue and was never sent.
+
+    Raised when no call slot (:mod:`.call_slots`) or pooled connection came free in time.
+    Not retried: the wait was local, so a retry would only join the back of the same queue
+    and make it longer.
+    """
+
+    retryable: ClassVar[bool] = False
 
 
 class SendbirdAPIError(SendbirdError):

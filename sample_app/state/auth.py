@@ -4,11 +4,12 @@ The browser keeps one opaque *sign-in token* in localStorage (`sign_in_token`). 
 bearer secret of this app (not Sendbird's), revocable on the server, and it expires. The
 public vars below (`username`, `display_name`) only drive the UI: no handler trusts them.
 Every handler that touches Sendbird session tokens calls `_check_sign_in()`, which resolves
-the sign-in token against the database again. Page guards only redirect; they protect
-nothing.
+the sign-in token again (`sample_app.signed_in`: the database, or the few-second sign-in
+cache that every sign-out clears). Page guards only redirect; they protect nothing.
 
-Sign-out lives here, next to sign-in. It ends the sign-in first (so no token request of
-this browser passes the check any more), then the chat's Sendbird session.
+Sign-out lives here, next to sign-in. It ends the sign-in first, in the database and every
+worker's sign-in cache (so no token request of this browser passes the check any more),
+then the chat's Sendbird session.
 """
 
 from __future__ import annotations
@@ -24,14 +25,18 @@ from reflex.event import EventSpec
 
 from sample_app import routes
 from sample_app.accounts import (
-    AccountView,
     RegistrationError,
     SignedIn,
     SignInError,
     TooManyRegistrationsError,
 )
 from sample_app.services import get_services
-from sample_app.signed_in import SignedInUser, resolve_signed_in_user, signed_in_user
+from sample_app.signed_in import (
+    SignedInUser,
+    end_sign_in,
+    resolve_signed_in_user,
+    signed_in_user,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -74,8 +79,12 @@ class AuthState(rx.State):
         if user is None:
             self._forget_sign_in()
             return None
-        self.username = user.account.username
-        self.display_name = user.account.display_name
+        # Assigned only when changed: Reflex sends (and with Redis stores) every assigned
+        # var again, and a token refresh checks the sign-in twice.
+        if self.username != user.account.username:
+            self.username = user.account.username
+        if self.display_name != user.account.display_name:
+            self.display_name = user.account.display_name
         return user
 
     def _accept_sign_in(self, signed_in: SignedIn) -> None:
@@ -218,18 +227,8 @@ class AuthState(rx.State):
         # The chat state derives from this one, so it is imported here, not at the top.
         from sample_app.state.chat_session import ChatSessionState
 
-        accounts = get_services().accounts
-        token = self.sign_in_token
-        account: AccountView | None = None
-        if token:
-            # Ending every browser's sign-in needs a valid one; a stale token only ends itself.
-            valid = everywhere and (
-                await asyncio.to_thread(accounts.resolve_sign_in, token) is not None
-            )
-            # An expired sign-in still names its account, whose Sendbird tokens may outlive it.
-            account = await asyncio.to_thread(accounts.sign_out, token)
-            if account is not None and valid:
-                await asyncio.to_thread(accounts.sign_out_everywhere, account.id)
+        # An expired sign-in still names its account, whose Sendbird tokens may outlive it.
+        account = await end_sign_in(self.sign_in_token, everywhere=everywhere)
         self._forget_sign_in()
         chat = await self.get_state(ChatSessionState)
         user_id = signed_in_user(account).identity.user_id if account else ""

@@ -18,10 +18,12 @@ from sample_app.accounts import (
     AccountView,
     Argon2Hasher,
     RegistrationError,
+    ResolvedSignIn,
     SignedIn,
     SignInError,
     SignInSession,
     hash_sign_in_token,
+    is_plausible_token,
 )
 from tests.accounts.helpers import PASSWORD, count_rows
 from tests.clock import START, FakeClock
@@ -239,6 +241,48 @@ def test_sign_in_expires_after_its_ttl(service: AccountService, clock: FakeClock
     assert service.resolve_sign_in(signed_in.sign_in_token) == view
     clock.advance(seconds=1)
     assert service.resolve_sign_in(signed_in.sign_in_token) is None
+
+
+def test_a_resolved_sign_in_says_when_it_ends(service: AccountService, clock: FakeClock) -> None:
+    """What the sign-in cache needs: the account, the sign-in's end, and the service's time."""
+    view = register_alice(service)
+    signed_in = service.sign_in("alice", PASSWORD, "1.2.3.4")
+    clock.advance(hours=1)
+
+    resolved = service.resolve_sign_in_session(signed_in.sign_in_token)
+
+    assert resolved == ResolvedSignIn(view, signed_in.expires_at)
+    assert resolved.expires_at == START + timedelta(hours=12)
+    assert resolved.expires_at.tzinfo is not None
+    assert service.now() == START + timedelta(hours=1)
+    clock.advance(hours=11)
+    assert service.resolve_sign_in_session(signed_in.sign_in_token) is None
+
+
+def test_a_revoked_or_unknown_sign_in_session_resolves_to_nobody(service: AccountService) -> None:
+    register_alice(service)
+    token = service.sign_in("alice", PASSWORD, "1.2.3.4").sign_in_token
+    service.sign_out(token)
+
+    assert service.resolve_sign_in_session(token) is None
+    assert service.resolve_sign_in_session("x" * 43) is None
+
+
+@pytest.mark.parametrize(
+    ("value", "plausible"),
+    [
+        ("x" * 43, True),
+        ("x" * 32, True),
+        ("x" * 128, True),
+        ("x" * 31, False),
+        ("x" * 129, False),
+        ("", False),
+        (None, False),
+        (b"x" * 43, False),
+    ],
+)
+def test_only_token_shaped_values_are_plausible(value: object, plausible: bool) -> None:
+    assert is_plausible_token(value) is plausible
 
 
 def test_signed_out_token_cannot_be_replayed(service: AccountService) -> None:

@@ -28,6 +28,7 @@ STRICT_MODULES = {
     "sample_app.logging_config",
     "sample_app.http_api",
     "sample_app.signed_in",
+    "sample_app.sign_in_cache",
 }
 
 

@@ -9,6 +9,7 @@ import reflex as rx
 
 from sample_app import routes
 from sample_app.accounts import RateLimit
+from sample_app.signed_in import end_sign_in
 from sample_app.state.auth import AuthState
 from sample_app.state.chat_session import SIGNED_OUT_REPLY, ChatSessionState
 from sample_app.state.session_phase import SessionPhase
@@ -311,7 +312,7 @@ async def test_sign_out_in_one_tab_refuses_the_other_tabs_token_requests(
     await tab.open_chat("alice")
     token = tab.auth.sign_in_token
     user_id = tab.chat.sendbird_user_id
-    tab.accounts.sign_out(token)  # what the other tab's sign_out does first
+    await end_sign_in(token)  # what the other tab's sign_out does first
 
     await run(tab.chat.answer_token_request(3))
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 import pytest
 
 from sample_app import routes
+from sample_app.signed_in import end_sign_in
 from sample_app.state.chat_session import (
     MAX_REPORTED_TEXT,
     MAX_TIMELINE_EVENTS,
@@ -131,7 +132,7 @@ async def test_token_request_is_refused_and_issues_nothing(tab: StateHarness, ho
     elif how == "expired":
         tab.clock.advance(hours=13)
     elif how == "revoked":
-        tab.accounts.sign_out(tab.auth.sign_in_token)
+        await end_sign_in(tab.auth.sign_in_token)  # signed out in another tab
     else:
         tab.sign_in_tab("bob")  # bob signed in in another tab of this browser
 
@@ -270,7 +271,7 @@ async def test_reconnect_without_a_valid_sign_in_goes_to_sign_in(
     elif how == "expired":
         tab.clock.advance(hours=13)
     else:
-        tab.accounts.sign_out(tab.auth.sign_in_token)
+        await end_sign_in(tab.auth.sign_in_token)  # signed out in another tab
 
     updates = await run(tab.chat.reconnect())
 

@@ -1,0 +1,118 @@
+"""The production backend server: uvicorn on uvloop and httptools, WebSockets uncompressed.
+
+Run from the project root: ``python -m sample_app.server --host 127.0.0.1 --port 8000``.
+It serves the same ASGI app as ``reflex run --env prod --backend-only`` (the Reflex app
+object's factory, compile skipped: the frontend is exported separately and served by the
+proxy), and the demo site's workers run it (``deploy/demo_site.py``).
+
+Why not Reflex's default production server (Granian): every signed-in tab holds one
+WebSocket for as long as it is open, so memory per idle socket decides how many tabs a
+worker carries. Measured with the same Socket.IO app on this machine: Granian 175 KiB per
+idle socket; uvicorn 147 KiB with WebSocket compression (permessage-deflate keeps a zlib
+compressor and decompressor per connection) and 44 KiB without, with the sans-I/O
+``websockets`` protocol. Reflex's state deltas are small JSON documents, so compression
+saves little on the wire and costs memory and CPU on every tab; it is switched off.
+uvloop and httptools (C) take less CPU per event and request than asyncio's loop and h11.
+
+Other choices, each because of what sits in front of or beside the server:
+
+* no ``X-Forwarded-*`` handling here (``proxy_headers=False``): Reflex reads the client
+  address itself, trusting exactly ``REFLEX_TRUSTED_PROXY_HOPS`` proxies;
+* no access log (the proxy keeps one) and no logging set-up of uvicorn's own: the app's
+  JSON log lines stay as :mod:`sample_app.logging_config` made them;
+* no WebSocket pings of the server's own: Engine.IO already sends heartbeats, and a second
+  ping per tab would only add work;
+* messages over 1 MB are refused, the limit Reflex gives Engine.IO's HTTP polling.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+__all__ = ["DEFAULT_PORT", "WEBSOCKET_MAX_MESSAGE_BYTES", "main", "server_options"]
+
+DEFAULT_PORT = 8000
+#: The largest WebSocket message accepted (Reflex's POLLING_MAX_HTTP_BUFFER_SIZE).
+WEBSOCKET_MAX_MESSAGE_BYTES = 1000 * 1000
+#: Seconds open connections get to finish on SIGTERM before they are closed.
+GRACEFUL_SHUTDOWN_SECONDS = 5
+#: Pending connections the kernel keeps while the loop is busy (a burst of new tabs).
+LISTEN_BACKLOG = 2048
+
+
+def server_options(host: str, port: int, log_level: str = "warning") -> dict[str, Any]:
+    """The ``uvicorn.Config`` keyword arguments this module runs the app with.
+
+    Args:
+        host: Address to listen on.
+        port: Port to listen on.
+        log_level: uvicorn's own log level (its start-up and error lines).
+    """
+    return {
+        "host": host,
+        "port": port,
+        "factory": True,
+        "loop": "uvloop",
+        "http": "httptools",
+        "ws": "websockets-sansio",
+        "ws_per_message_deflate": False,
+        "ws_ping_interval": None,
+        "ws_max_size": WEBSOCKET_MAX_MESSAGE_BYTES,
+        "proxy_headers": False,
+        "server_header": False,
+        "access_log": False,
+        "log_config": None,
+        "log_level": log_level,
+        "lifespan": "on",
+        "backlog": LISTEN_BACKLOG,
+        "timeout_graceful_shutdown": GRACEFUL_SHUTDOWN_SECONDS,
+    }
+
+
+def _app_target() -> str:
+    """``module:attribute`` of the Reflex app, as Reflex's own backend runner names it."""
+    from reflex_base.config import get_config
+
+    return f"{get_config().module}:app"
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Serve the backend until SIGINT or SIGTERM.
+
+    Returns:
+        The process's exit status.
+    """
+    parser = argparse.ArgumentParser(prog="python -m sample_app.server", description=__doc__)
+    parser.add_argument("--host", default="127.0.0.1", help="address to listen on")
+    parser.add_argument("--port", type=int, default=DEFAULT_PORT, help="port to listen on")
+    parser.add_argument(
+        "--log-level",
+        default="warning",
+        choices=["critical", "error", "warning", "info", "debug"],
+        help="uvicorn's own log level (the app's is LOG_LEVEL)",
+    )
+    args = parser.parse_args(argv)
+    # What `reflex run --env prod --backend-only` sets before it starts its server: the
+    # production mode, and no compile (the proxy serves the exported frontend).
+    from reflex_base import constants
+    from reflex_base.environment import environment
+
+    environment.REFLEX_ENV_MODE.set(constants.Env.PROD)
+    environment.REFLEX_SKIP_COMPILE.set(True)
+    project = str(Path.cwd())
+    if project not in sys.path:
+        sys.path.insert(0, project)  # the app package and rxconfig.py live here
+
+    import uvicorn
+
+    server = uvicorn.Server(uvicorn.Config(_app_target(), **server_options(args.host, args.port)))
+    server.run()
+    return 0 if server.started else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
