@@ -11,7 +11,8 @@ VENV := .venv
 BIN := $(CURDIR)/$(VENV)/bin
 STAMPS := .make
 ISLAND_DIR := widget-island
-ISLAND := assets/widget-island/chat-ai-widget-island.js
+# The island's file name carries its content hash; the manifest (written last) names it.
+ISLAND := assets/widget-island/manifest.json
 ISLAND_SOURCES := $(ISLAND_DIR)/package.json $(ISLAND_DIR)/package-lock.json \
 	$(ISLAND_DIR)/build.mjs $(wildcard $(ISLAND_DIR)/src/*)
 
@@ -93,13 +94,16 @@ sandbox: $(STAMPS)/venv-runtime ## Run the sandbox alone on 127.0.0.1:8090 (sett
 
 bench: $(STAMPS)/venv-dev $(ISLAND) chromium ## Print token-flow figures against the sandbox
 	$(BIN)/python -m benchmarks.token_flow $(BENCH_ARGS)
+	$(BIN)/python -m benchmarks.launcher $(LAUNCHER_BENCH_ARGS)
 
 seed-demo: $(STAMPS)/venv-runtime ## Create the demo accounts (see README)
 	$(BIN)/python -m sample_app.accounts.seed
 
-# Debian packages the deploy tier and the demo site start: Redis, nginx, PostgreSQL's server.
+# Debian packages the deploy tier and the demo site start: Redis, nginx (with its brotli_static
+# module, which deploy/nginx.conf.template loads), PostgreSQL's server.
 SERVER_PACKAGES := $(if $(wildcard /usr/bin/redis-server),,redis-server) \
 	$(if $(wildcard /usr/sbin/nginx),,nginx) \
+	$(if $(wildcard /usr/lib/nginx/modules/ngx_http_brotli_static_module.so),,libnginx-mod-http-brotli-static) \
 	$(if $(wildcard /usr/lib/postgresql/*/bin/initdb),,postgresql)
 
 servers: ## Install Debian's Redis, nginx and PostgreSQL when missing (for the deploy tier)

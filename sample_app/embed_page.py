@@ -1,15 +1,20 @@
 """The embed variant: a plain page that mounts the widget with a script tag, no Reflex runtime.
 
-`routes()` gives the backend three GET routes (wired in by `sample_app.http_api`'s
+`routes()` gives the backend its GET routes (wired in by `sample_app.http_api`'s
 `api_transformer`), so the page works wherever the backend runs, with or without the Reflex
 frontend on the same port:
 
 * ``/embed``: `sample_app/embed/index.html`, a static page (nothing is rendered into it)
   carrying a ``window.sampleChatConfig`` object and one module script;
 * ``/embed/embed.js`` and ``/embed/embed.css``: the page's script and styles;
-* ``/embed/island.js``: the widget island built by ``make island``
-  (``assets/widget-island/chat-ai-widget-island.js``); 503 with a plain-text hint when it
-  has not been built.
+* ``/embed/island.<hash>.js``: the widget island built by ``make island``
+  (``assets/widget-island/chat-ai-widget-island.<hash>.js``, the build its manifest names),
+  cached as immutable and sent precompressed (brotli or gzip, as the browser accepts);
+  any other hash is a 404;
+* ``/embed/island.js``: a redirect to the current ``/embed/island.<hash>.js``, revalidated
+  on every load, so a page can name one URL and still never run a stale build.
+
+Both island routes answer 503 with a plain-text hint when the island has not been built.
 
 The script finds the sign-in token the Reflex pages keep in ``localStorage``, gets session
 tokens from ``POST /api/sendbird/session-token`` and mounts the widget through the island's
@@ -28,11 +33,11 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from starlette.requests import Request
-from starlette.responses import FileResponse, PlainTextResponse, Response
+from starlette.responses import FileResponse, PlainTextResponse, RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
 from starlette.staticfiles import NotModifiedResponse
 
-from sample_app.components.chat_ai_widget import ISLAND_FILE
+from sample_app.components.chat_ai_widget import IslandBuild, IslandNotBuiltError, island_build
 from sample_app.config import get_settings
 
 EMBED_DIR = Path(__file__).resolve().parent / "embed"
@@ -44,11 +49,15 @@ PAGE_PATH = "/embed"
 SCRIPT_PATH = "/embed/embed.js"
 STYLE_PATH = "/embed/embed.css"
 ISLAND_PATH = "/embed/island.js"
+ISLAND_HASHED_PATH = "/embed/island.{hash}.js"
 
 JAVASCRIPT = "text/javascript; charset=utf-8"
 ISLAND_NOT_BUILT = (
     "The chat widget island is not built: run `make island` (or `make run`, which builds it) "
     "to bundle the widget from widget-island/ into assets/widget-island/.\n"
+)
+ISLAND_UNKNOWN = (
+    "No such build of the chat widget island: /embed/island.js redirects to the current one.\n"
 )
 
 # Inline <script> elements without a src (the config object): allowed by hash, nothing else.
@@ -58,10 +67,19 @@ _INLINE_SCRIPT = re.compile(r"<script>(.*?)</script>", re.DOTALL)
 _COMMON_HEADERS = {
     "X-Content-Type-Options": "nosniff",
     "Referrer-Policy": "same-origin",
-    # Revalidate on every load (cheap: ETag / Last-Modified), so a rebuilt island or an
-    # edited script is never served stale from a browser cache.
+    # Revalidate on every load (cheap: ETag / Last-Modified), so an edited script or the
+    # island redirect is never served stale from a browser cache.
     "Cache-Control": "no-cache",
 }
+# The hashed island: its name changes with its content, so a browser may keep it a year
+# without asking again. Vary: the same URL comes in three encodings.
+_IMMUTABLE_HEADERS = {
+    **_COMMON_HEADERS,
+    "Cache-Control": "public, max-age=31536000, immutable",
+    "Vary": "Accept-Encoding",
+}
+# Precompressed siblings written by widget-island/build.mjs, the smallest first.
+_ENCODINGS = (("br", ".br"), ("gzip", ".gz"))
 
 
 def inline_script_hashes(html: str) -> list[str]:
@@ -122,11 +140,11 @@ async def embed_page(request: Request) -> Response:
     return Response(body, media_type="text/html; charset=utf-8", headers=headers)
 
 
-def _file(request: Request, path: Path, media_type: str) -> Response:
+def _file(
+    request: Request, path: Path, media_type: str, headers: dict[str, str] = _COMMON_HEADERS
+) -> Response:
     """A file with an ETag; 304 when the browser already has this version."""
-    response = FileResponse(
-        path, media_type=media_type, headers=_COMMON_HEADERS, stat_result=path.stat()
-    )
+    response = FileResponse(path, media_type=media_type, headers=headers, stat_result=path.stat())
     if_none_match = request.headers.get("if-none-match", "")
     tags = [tag.strip().removeprefix("W/") for tag in if_none_match.split(",")]
     if if_none_match and response.headers["etag"] in tags:
@@ -144,14 +162,69 @@ async def embed_style(request: Request) -> Response:
     return _file(request, STYLE_FILE, "text/css; charset=utf-8")
 
 
-async def island_script(request: Request) -> Response:
-    """``GET /embed/island.js``: the built island, or 503 with a hint when it is missing."""
+def accepted_encodings(accept_encoding: str) -> set[str]:
+    """The content codings an ``Accept-Encoding`` header accepts (``q=0`` refuses one)."""
+    weights: dict[str, float] = {}
+    for item in accept_encoding.split(","):
+        coding, *params = (part.strip() for part in item.split(";"))
+        weight = 1.0
+        for param in params:
+            name, _, value = param.partition("=")
+            if name.strip().lower() == "q":
+                try:
+                    weight = float(value)
+                except ValueError:
+                    weight = 0.0
+        if coding:
+            weights[coding.lower()] = weight
+    wildcard = weights.pop("*", 0.0)
+    return {coding for coding, _ in _ENCODINGS if weights.get(coding, wildcard) > 0}
+
+
+def island_path(build: IslandBuild) -> str:
+    """The embed route of one island build: ``/embed/island.<hash>.js``."""
+    return ISLAND_HASHED_PATH.format(hash=build.hash)
+
+
+def _island_not_built() -> Response:
+    return PlainTextResponse(
+        ISLAND_NOT_BUILT, status_code=503, headers={**_COMMON_HEADERS, "Retry-After": "60"}
+    )
+
+
+async def island_redirect(request: Request) -> Response:
+    """``GET /embed/island.js``: 307 to the current hashed island (the redirect revalidates)."""
     try:
-        return _file(request, ISLAND_FILE, JAVASCRIPT)
-    except FileNotFoundError:
-        return PlainTextResponse(
-            ISLAND_NOT_BUILT, status_code=503, headers={**_COMMON_HEADERS, "Retry-After": "60"}
-        )
+        build = island_build()
+    except IslandNotBuiltError:
+        return _island_not_built()
+    return RedirectResponse(island_path(build), status_code=307, headers=_COMMON_HEADERS)
+
+
+async def island_script(request: Request) -> Response:
+    """``GET /embed/island.<hash>.js``: the current build, in the best encoding accepted.
+
+    Only the hash the manifest names is served: an old or made-up one is a 404, never a
+    stale file that happens to be on disk.
+    """
+    try:
+        build = island_build()
+    except IslandNotBuiltError:
+        return _island_not_built()
+    if request.path_params["hash"] != build.hash:
+        return PlainTextResponse(ISLAND_UNKNOWN, status_code=404, headers=_COMMON_HEADERS)
+    accepted = accepted_encodings(request.headers.get("accept-encoding", ""))
+    for coding, suffix in _ENCODINGS:
+        variant = build.encoded(suffix)
+        if coding in accepted and variant.is_file():
+            headers = {
+                **_IMMUTABLE_HEADERS,
+                "Content-Encoding": coding,
+                "ETag": f'"{build.hash}-{coding}"',
+            }
+            return _file(request, variant, JAVASCRIPT, headers)
+    headers = {**_IMMUTABLE_HEADERS, "ETag": f'"{build.hash}"'}
+    return _file(request, build.file, JAVASCRIPT, headers)
 
 
 def routes() -> list[BaseRoute]:
@@ -160,5 +233,6 @@ def routes() -> list[BaseRoute]:
         Route(PAGE_PATH, embed_page, methods=["GET"]),
         Route(SCRIPT_PATH, embed_script, methods=["GET"]),
         Route(STYLE_PATH, embed_style, methods=["GET"]),
-        Route(ISLAND_PATH, island_script, methods=["GET"]),
+        Route(ISLAND_PATH, island_redirect, methods=["GET"]),
+        Route(ISLAND_HASHED_PATH, island_script, methods=["GET"]),
     ]

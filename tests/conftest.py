@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 from collections.abc import Generator, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -122,7 +123,8 @@ WIDGET_SDK_NOISE = (
     "SendbirdError: Connection is closed",
     "SendbirdError: Request has been canceled",
 )
-ISLAND_BUNDLE = "chat-ai-widget-island.js"
+# The island's file name carries its content hash (widget-island/build.mjs).
+ISLAND_BUNDLE = re.compile(r"chat-ai-widget-island\.[0-9a-f]{12}\.js")
 
 
 def is_known_widget_noise(record: logging.LogRecord) -> bool:
@@ -131,7 +133,7 @@ def is_known_widget_noise(record: logging.LogRecord) -> bool:
     return (
         message.startswith("[Reflex Frontend Exception]")
         and any(noise in message for noise in WIDGET_SDK_NOISE)
-        and ISLAND_BUNDLE in message
+        and ISLAND_BUNDLE.search(message) is not None
     )
 
 

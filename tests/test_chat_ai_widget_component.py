@@ -10,9 +10,12 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import re
+import time
 import typing
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -32,6 +35,7 @@ from sample_app.components.chat_ai_widget import (
     bridge_source,
     chat_ai_widget,
     clear_widget_cache_script,
+    island_build,
     island_url,
 )
 from sample_app.config import PROJECT_ROOT
@@ -185,12 +189,19 @@ def test_triggers_are_bound_to_the_state_handlers(component: ChatAiWidget) -> No
             assert "({  })" in rendered, rendered
 
 
-def test_island_url_is_the_versioned_bundle(component: ChatAiWidget) -> None:
-    digest = hashlib.sha256(widget_module.ISLAND_FILE.read_bytes()).hexdigest()[:8]
-    expected = f"/widget-island/chat-ai-widget-island.js?v={digest}"
+def test_island_url_is_the_content_hashed_bundle_the_manifest_names(
+    component: ChatAiWidget,
+) -> None:
+    manifest = json.loads(widget_module.ISLAND_MANIFEST.read_text())
+    build = island_build()
+    digest = hashlib.sha256(build.file.read_bytes()).hexdigest()
 
-    assert widget_module.ISLAND_FILE == PROJECT_ROOT / "assets" / widget_module.ISLAND_ASSET
-    assert island_url() == expected
+    assert widget_module.ISLAND_MANIFEST == PROJECT_ROOT / "assets/widget-island/manifest.json"
+    assert build.file.name == manifest["file"] == f"chat-ai-widget-island.{digest[:12]}.js"
+    assert build.hash == digest[:12]
+    assert manifest["sha256"] == digest
+    expected = f"/widget-island/{manifest['file']}"
+    assert island_url() == expected  # no ?v= query: the name itself changes with the content
     assert render_props(component)["islandUrl"] == json.dumps(expected)
 
 
@@ -200,29 +211,34 @@ def test_island_url_can_be_overridden() -> None:
     assert props["islandUrl"] == '"/elsewhere/island.js"'
 
 
-def test_the_bridge_is_only_loaded_in_the_browser(component: ChatAiWidget) -> None:
+def test_the_bridge_comes_with_the_page_and_preloads_the_island(component: ChatAiWidget) -> None:
+    """No chunk of its own to fetch after the token; the island is fetched before it."""
     library = widget_module._BRIDGE_MODULE
 
-    assert isinstance(component, rx.NoSSRComponent)
+    assert not isinstance(component, rx.NoSSRComponent)
     assert library == "$/public/external/sample_app/components/chat_ai_widget/chat_ai_widget.jsx"
     # Reflex serves shared assets through a link next to the app's own assets.
     linked = PROJECT_ROOT / "assets" / library.removeprefix("$/public/")
     assert linked.resolve() == (PROJECT_ROOT / "sample_app/components/chat_ai_widget.jsx")
 
-    dynamic = component._get_all_dynamic_imports()
-    assert len(dynamic) == 1
-    (code,) = dynamic
-    assert code.startswith("const ChatAiWidgetBridge = ClientSide(")
-    assert f"import('{library}')" in code
-    assert "mod.ChatAiWidgetBridge" in code
-
+    assert component._get_all_dynamic_imports() == set()
     imports = component._get_all_imports()
-    # Listed (so the bundler includes it) but never rendered as a static import.
-    assert library in imports
-    assert all(not var.render for var in imports[library]), imports[library]
-    for lib, variables in imports.items():
-        for var in variables:
-            assert not (var.render and var.tag == "ChatAiWidgetBridge"), (lib, var)
+    assert {var.tag for var in imports[library] if var.render} == {
+        "ChatAiWidgetBridge",
+        "preloadIsland",
+    }
+    # Module-level code of the page: runs as the page's script does, before any token.
+    assert list(component._get_all_custom_code()) == [f"preloadIsland({json.dumps(island_url())});"]
+    assert "export function preloadIsland(url)" in bridge_source()
+
+
+def test_no_preload_for_an_island_url_known_only_at_run_time() -> None:
+    """Module-level code cannot read state; the import() at mount still loads the island."""
+    widget = chat_ai_widget(island_url=WidgetTestState.router.page.path, **WIDGET_VALUES)
+
+    assert widget._get_all_custom_code() == {}
+    overridden = chat_ai_widget(island_url="/elsewhere/island.js", **WIDGET_VALUES)
+    assert list(overridden._get_all_custom_code()) == ['preloadIsland("/elsewhere/island.js");']
 
 
 def test_nothing_rendered_names_an_api_token(component: ChatAiWidget) -> None:
@@ -320,18 +336,52 @@ def test_session_error_detail_keys_are_what_the_bridge_sends() -> None:
 
 
 def test_missing_island_bundle(monkeypatch: pytest.MonkeyPatch) -> None:
-    missing = PROJECT_ROOT / "assets" / "widget-island" / "not-built-yet.js"
+    missing = PROJECT_ROOT / "assets" / "widget-island" / "not-built-yet.json"
     assert not missing.exists()
-    monkeypatch.setattr(widget_module, "ISLAND_FILE", missing)
+    monkeypatch.setattr(widget_module, "ISLAND_MANIFEST", missing)
 
     with pytest.raises(IslandNotBuiltError, match="make island") as caught:
         island_url()
-    assert "assets/widget-island/not-built-yet.js is missing" in str(caught.value)
+    assert "assets/widget-island/not-built-yet.json is missing" in str(caught.value)
 
     with pytest.raises(IslandNotBuiltError):
         chat_ai_widget(**WIDGET_VALUES)
     with pytest.raises(IslandNotBuiltError):
         clear_widget_cache_script("app", "bot")
+
+
+@pytest.mark.parametrize(
+    ("manifest", "message"),
+    [
+        ({"file": "chat-ai-widget-island.0123456789ab.js"}, "0123456789ab.js, named by"),
+        # What builds before content-hashed names wrote: rebuild.
+        ({"file": "chat-ai-widget-island.js"}, "names no hashed island bundle"),
+        ({"file": "../../etc/passwd"}, "names no hashed island bundle"),
+        (["not", "an", "object"], "names no hashed island bundle"),
+    ],
+)
+def test_manifest_that_names_no_usable_bundle(
+    tmp_path: Path, manifest: object, message: str
+) -> None:
+    path = tmp_path / "manifest.json"
+    path.write_text(json.dumps(manifest))
+
+    with pytest.raises(IslandNotBuiltError, match="make island") as caught:
+        island_build(path)
+    assert message in str(caught.value)
+    if "named by" in message:  # make's target is in place: it must go for a rebuild
+        assert f"delete {tmp_path}/" in str(caught.value)
+
+
+def test_a_rebuild_is_picked_up_without_a_restart(tmp_path: Path) -> None:
+    """The manifest is read again when it changes (the embed route serves the new build)."""
+    path = tmp_path / "manifest.json"
+    for digest in ("aaaaaaaaaaaa", "bbbbbbbbbbbb"):
+        (tmp_path / f"chat-ai-widget-island.{digest}.js").write_text("export {};\n")
+        path.write_text(json.dumps({"file": f"chat-ai-widget-island.{digest}.js", "pad": digest}))
+        os.utime(path, ns=(time.time_ns(), time.time_ns()))
+
+        assert island_build(path).hash == digest
 
 
 # ---------------------------------------------------------- clear-cache script

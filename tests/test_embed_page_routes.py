@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import gzip
 import hashlib
+import json
 import re
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
@@ -14,6 +17,7 @@ import pytest
 from starlette.applications import Starlette
 
 from sample_app import embed_page
+from sample_app.components import chat_ai_widget
 from sample_app.config import get_settings
 
 
@@ -28,6 +32,21 @@ class Client:
             transport = httpx.ASGITransport(app=self._app)
             async with httpx.AsyncClient(transport=transport, base_url="http://embed") as client:
                 return await client.get(path, headers=headers)
+
+        return asyncio.run(send())
+
+    def send(
+        self, method: str, path: str, headers: dict[str, str] | None = None
+    ) -> tuple[httpx.Response, bytes]:
+        """The response and its body as sent, still encoded (`get` decodes it)."""
+
+        async def send() -> tuple[httpx.Response, bytes]:
+            transport = httpx.ASGITransport(app=self._app)
+            async with (
+                httpx.AsyncClient(transport=transport, base_url="http://embed") as client,
+                client.stream(method, path, headers=headers) as response,
+            ):
+                return response, b"".join([chunk async for chunk in response.aiter_raw()])
 
         return asyncio.run(send())
 
@@ -84,27 +103,163 @@ def test_script_and_styles(client: Client, path: str, content_type: str) -> None
     assert again.content == b""
 
 
-def test_island_is_streamed_as_javascript(
-    client: Client, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+@dataclass
+class FakeIsland:
+    """A built island in a temporary directory, as widget-island/build.mjs leaves it."""
+
+    manifest: Path
+    hash: str
+    bundle: Path
+
+    @property
+    def path(self) -> str:
+        return f"/embed/island.{self.hash}.js"
+
+    def sibling(self, suffix: str) -> Path:
+        return self.bundle.with_name(self.bundle.name + suffix)
+
+
+@pytest.fixture
+def island(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> FakeIsland:
+    """A current build (bundle, .gz, .br, manifest), next to a stale build's files."""
+    code = b"export const islandReactVersion = '18.3.1';\n" * 20
+    digest = hashlib.sha256(code).hexdigest()[:12]
+    bundle = tmp_path / f"chat-ai-widget-island.{digest}.js"
+    bundle.write_bytes(code)
+    bundle.with_name(bundle.name + ".gz").write_bytes(gzip.compress(code))
+    # Not real brotli (Python has no brotli codec); tests/test_island_build.py checks the real.
+    bundle.with_name(bundle.name + ".br").write_bytes(b"brotli:" + code[:40])
+    (tmp_path / "chat-ai-widget-island.0123456789ab.js").write_text("export const stale = 1;\n")
+    manifest = tmp_path / "manifest.json"
+    manifest.write_text(json.dumps({"file": bundle.name, "hash": digest}))
+    monkeypatch.setattr(chat_ai_widget, "ISLAND_MANIFEST", manifest)
+    return FakeIsland(manifest, digest, bundle)
+
+
+IMMUTABLE = "public, max-age=31536000, immutable"
+
+
+@pytest.mark.parametrize(
+    ("accept_encoding", "encoding", "suffix"),
+    [
+        ("gzip, deflate, br, zstd", "br", ".br"),  # what Chromium sends
+        ("br", "br", ".br"),
+        ("gzip", "gzip", ".gz"),
+        ("br;q=0, gzip", "gzip", ".gz"),
+        ("*", "br", ".br"),
+        ("*, br;q=0", "gzip", ".gz"),
+        ("identity", None, ""),
+        ("", None, ""),
+        ("deflate", None, ""),
+    ],
+)
+def test_hashed_island_is_immutable_and_precompressed(
+    client: Client, island: FakeIsland, accept_encoding: str, encoding: str | None, suffix: str
 ) -> None:
-    island = tmp_path / "chat-ai-widget-island.js"
-    island.write_text("export const islandReactVersion = '18.3.1';\n")
-    monkeypatch.setattr(embed_page, "ISLAND_FILE", island)
-    response = client.get("/embed/island.js")
+    response, body = client.send("GET", island.path, {"Accept-Encoding": accept_encoding})
+
     assert response.status_code == 200
     assert response.headers["content-type"] == "text/javascript; charset=utf-8"
+    assert response.headers["cache-control"] == IMMUTABLE
+    assert response.headers["vary"] == "Accept-Encoding"
     assert response.headers["x-content-type-options"] == "nosniff"
-    assert response.text == island.read_text()
+    assert response.headers.get("content-encoding") == encoding
+    assert body == island.sibling(suffix).read_bytes()
+    assert response.headers["content-length"] == str(len(body))
+    if encoding == "gzip":
+        assert gzip.decompress(body) == island.bundle.read_bytes()
+    # Each encoding is its own representation: its own ETag, which a browser can revalidate.
+    etag = response.headers["etag"]
+    assert island.hash in etag
+    again = client.get(
+        island.path, headers={"Accept-Encoding": accept_encoding, "If-None-Match": etag}
+    )
+    assert again.status_code == 304
 
 
-def test_island_not_built_is_a_clear_503(
-    client: Client, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setattr(embed_page, "ISLAND_FILE", tmp_path / "missing.js")
+def test_encodings_fall_back_when_a_sibling_is_missing(client: Client, island: FakeIsland) -> None:
+    island.sibling(".br").unlink()
+    response, body = client.send("GET", island.path, {"Accept-Encoding": "br, gzip"})
+    assert response.headers["content-encoding"] == "gzip"
+    assert body == island.sibling(".gz").read_bytes()
+
+    island.sibling(".gz").unlink()
+    response, body = client.send("GET", island.path, {"Accept-Encoding": "br, gzip"})
+    assert "content-encoding" not in response.headers
+    assert body == island.bundle.read_bytes()
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/embed/island.0123456789ab.js",  # a stale build, still on disk: not served
+        "/embed/island.ffffffffffff.js",  # never built
+        "/embed/island.chat-ai-widget-island.js",
+        "/embed/island.0123456789AB.js",  # the hash is lower-case hex
+    ],
+)
+def test_any_other_hash_is_a_404(client: Client, island: FakeIsland, path: str) -> None:
+    response = client.get(path, headers={"Accept-Encoding": "br, gzip"})
+
+    assert response.status_code == 404
+    assert response.headers["cache-control"] == "no-cache"
+    assert "/embed/island.js" in response.text
+    assert "stale" not in response.text
+
+
+def test_head_sends_the_headers_only(client: Client, island: FakeIsland) -> None:
+    response, body = client.send("HEAD", island.path, {"Accept-Encoding": "br"})
+
+    assert response.status_code == 200
+    assert response.headers["content-encoding"] == "br"
+    assert response.headers["content-length"] == str(island.sibling(".br").stat().st_size)
+    assert body == b""
+
+
+def test_unhashed_island_redirects_to_the_current_build(client: Client, island: FakeIsland) -> None:
     response = client.get("/embed/island.js")
+
+    assert response.status_code == 307
+    assert response.headers["location"] == island.path
+    # The redirect is revalidated on every load, so a rebuild is picked up at once.
+    assert response.headers["cache-control"] == "no-cache"
+    assert response.headers["x-content-type-options"] == "nosniff"
+
+    rebuilt = island.bundle.with_name("chat-ai-widget-island.fedcba987654.js")
+    rebuilt.write_text("export const islandReactVersion = '18.3.1'; // rebuilt\n")
+    island.manifest.write_text(json.dumps({"file": rebuilt.name, "pad": "a rebuild"}))
+    assert client.get("/embed/island.js").headers["location"] == "/embed/island.fedcba987654.js"
+    assert client.get(island.path).status_code == 404
+    assert client.get("/embed/island.fedcba987654.js").text == rebuilt.read_text()
+
+
+@pytest.mark.parametrize("path", ["/embed/island.js", "/embed/island.0123456789ab.js"])
+def test_island_not_built_is_a_clear_503(
+    client: Client, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, path: str
+) -> None:
+    monkeypatch.setattr(chat_ai_widget, "ISLAND_MANIFEST", tmp_path / "missing.json")
+    response = client.get(path)
     assert response.status_code == 503
     assert response.headers["content-type"].startswith("text/plain")
     assert "make island" in response.text
+
+
+@pytest.mark.parametrize(
+    ("header", "accepted"),
+    [
+        ("gzip, deflate, br, zstd", {"br", "gzip"}),
+        ("BR;Q=0.5, GZIP;q=1.0", {"br", "gzip"}),
+        ("br;q=0", set()),
+        ("gzip;q=0.000", set()),
+        ("br;q=nonsense, gzip", {"gzip"}),
+        ("*;q=0.1", {"br", "gzip"}),
+        ("*;q=0, br", {"br"}),
+        ("", set()),
+        (" , ;, br ;q=1", {"br"}),
+    ],
+)
+def test_accept_encoding_parsing(header: str, accepted: set[str]) -> None:
+    assert embed_page.accepted_encodings(header) == accepted
 
 
 def test_nothing_secret_in_the_page_or_its_script(client: Client) -> None:

@@ -129,13 +129,13 @@ def test_only_the_widget_sdks_own_rejections_are_let_through(suite: pytest.Pytes
         def test_widget_socket_closed():
             log.error(
                 "[Reflex Frontend Exception]\\n SendbirdError: Connection is closed. Please "
-                "reconnect.\\n    at n.get (http://x/widget-island/chat-ai-widget-island.js:19:1)"
+                "reconnect.\\n    at n.get (http://x/widget-island/chat-ai-widget-island.0123456789ab.js:19:1)"
             )
 
         def test_widget_request_canceled():
             log.error(
                 "[Reflex Frontend Exception]\\n SendbirdError: Request has been canceled.\\n"
-                "    at n.get (http://x/widget-island/chat-ai-widget-island.js:19:1)"
+                "    at n.get (http://x/widget-island/chat-ai-widget-island.0123456789ab.js:19:1)"
             )
 
         def test_other_frontend_error():

@@ -1,16 +1,38 @@
 // Bundle the React 18 island (widget + React 18 + CSS) into one ESM file under ../assets/.
 //
-// Run by `make island` (npm run build). The output is build output, never committed.
+// Run by `make island` (npm run build). The output is build output, never committed:
+//
+//   chat-ai-widget-island.<hash>.js         the bundle; <hash> = first 12 hex of its SHA-256
+//   chat-ai-widget-island.<hash>.js.br/.gz  the same bytes, precompressed (nginx, /embed)
+//   chat-ai-widget-island.<hash>.LEGAL.txt  the bundled licenses (its own content hash),
+//                                           named by a comment at the end of the bundle
+//   manifest.json                           names the current bundle; written last
+//
+// The name changes whenever the content does, so servers can mark the bundle immutable and
+// browsers keep it for a year without revalidating. Files of earlier builds are removed once
+// the manifest names the new one.
+//
+// Options (for tests): --out-dir DIR writes elsewhere; --banner TEXT prepends a comment,
+// which changes the content, hence the name.
 import { build } from "esbuild";
 import { createHash } from "node:crypto";
-import { mkdir, readFile, writeFile } from "node:fs/promises";
-import { dirname, join } from "node:path";
-import { gzipSync } from "node:zlib";
+import { mkdir, readdir, readFile, rename, rm, writeFile } from "node:fs/promises";
+import { dirname, join, resolve } from "node:path";
+import { parseArgs } from "node:util";
+import { brotliCompressSync, constants as zlib, gzipSync } from "node:zlib";
 import { fileURLToPath } from "node:url";
 
+const STEM = "chat-ai-widget-island";
+const HASH_LENGTH = 12;
+
 const here = dirname(fileURLToPath(import.meta.url));
-const outDir = join(here, "..", "assets", "widget-island");
-const outFile = join(outDir, "chat-ai-widget-island.js");
+const { values: options } = parseArgs({
+  options: {
+    "out-dir": { type: "string", default: join(here, "..", "assets", "widget-island") },
+    banner: { type: "string", default: "" },
+  },
+});
+const outDir = resolve(options["out-dir"]);
 
 // The widget's CSS starts with an @import of Google Fonts; the island must make no
 // request the host did not ask for, so the import is dropped (the font falls back).
@@ -25,15 +47,21 @@ const stripRemoteCssImports = {
   },
 };
 
+const sha256 = (bytes) => createHash("sha256").update(bytes).digest("hex");
+
 const result = await build({
   entryPoints: [join(here, "src", "island.jsx")],
-  outfile: outFile,
+  // Only names the outputs in memory (write: false); the files get hashed names below.
+  outfile: join(outDir, `${STEM}.js`),
+  write: false,
   bundle: true,
   format: "esm",
   platform: "browser",
   target: ["es2020"],
   minify: true,
-  legalComments: "linked",
+  // Extracted without a link comment: the link names the hashed file, added below.
+  legalComments: "external",
+  banner: options.banner ? { js: options.banner } : undefined,
   metafile: true,
   jsx: "transform",
   define: {
@@ -44,15 +72,61 @@ const result = await build({
   logLevel: "warning",
 });
 
+const output = (suffix) => result.outputFiles.find((file) => file.path.endsWith(suffix));
+const legal = output(".LEGAL.txt")?.contents;
+let code = Buffer.from(output(".js").contents);
+const files = {};
+if (legal) {
+  files.legal = `${STEM}.${sha256(legal).slice(0, HASH_LENGTH)}.LEGAL.txt`;
+  code = Buffer.concat([code, Buffer.from(`/*! For license information please see ${files.legal} */\n`)]);
+}
+const digest = sha256(code);
+const hash = digest.slice(0, HASH_LENGTH);
+files.bundle = `${STEM}.${hash}.js`;
+files.gzip = `${files.bundle}.gz`;
+files.brotli = `${files.bundle}.br`;
+
+const gzipped = gzipSync(code, { level: 9 });
+const brotli = brotliCompressSync(code, {
+  params: {
+    [zlib.BROTLI_PARAM_MODE]: zlib.BROTLI_MODE_TEXT,
+    [zlib.BROTLI_PARAM_QUALITY]: zlib.BROTLI_MAX_QUALITY,
+    [zlib.BROTLI_PARAM_SIZE_HINT]: code.length,
+  },
+});
+
+// Each file appears whole (written aside, then renamed), and the manifest goes last: a
+// server reading it in the meantime still finds the previous build complete.
+async function writeAtomically(name, bytes) {
+  const path = join(outDir, name);
+  await writeFile(`${path}.tmp`, bytes);
+  await rename(`${path}.tmp`, path);
+}
+
 await mkdir(outDir, { recursive: true });
-const bundle = await readFile(outFile);
-const gzipBytes = gzipSync(bundle, { level: 9 }).length;
+await writeAtomically(files.bundle, code);
+await writeAtomically(files.gzip, gzipped);
+await writeAtomically(files.brotli, brotli);
+if (legal) await writeAtomically(files.legal, legal);
 const manifest = {
-  file: "chat-ai-widget-island.js",
-  bytes: bundle.length,
-  gzip_bytes: gzipBytes,
-  sha256: createHash("sha256").update(bundle).digest("hex"),
+  file: files.bundle,
+  hash,
+  sha256: digest,
+  bytes: code.length,
+  gzip_bytes: gzipped.length,
+  brotli_bytes: brotli.length,
+  legal: files.legal ?? null,
   inputs: Object.keys(result.metafile.inputs).length,
 };
-await writeFile(join(outDir, "manifest.json"), JSON.stringify(manifest, null, 2) + "\n");
-console.log(`island: ${outFile}: ${bundle.length} bytes, ${gzipBytes} bytes gzip`);
+await writeAtomically("manifest.json", JSON.stringify(manifest, null, 2) + "\n");
+
+// Earlier builds (and the unhashed name of older checkouts) go: nothing names them now.
+const current = new Set(Object.values(files));
+for (const name of await readdir(outDir)) {
+  if (name.startsWith(`${STEM}.`) && !current.has(name)) await rm(join(outDir, name));
+}
+
+console.log(
+  `island: ${join(outDir, files.bundle)}: ${code.length} bytes, ` +
+    `${gzipped.length} bytes gzip, ${brotli.length} bytes brotli`,
+);

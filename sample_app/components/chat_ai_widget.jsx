@@ -3,7 +3,9 @@
  *
  * Reflex renders <ChatAiWidgetBridge>, a plain <div>. After mount, the bridge import()s the
  * island bundle (so the 1.3 MB widget stays off the page's critical path) and renders the
- * widget into that div with the island's own React 18 root.
+ * widget into that div with the island's own React 18 root. The page that contains the
+ * bridge calls preloadIsland(url) as its script runs, so the bundle is downloaded while the
+ * server issues the first token, and the import() after mount finds it ready.
  *
  * Session handling: the widget calls configureSession(sdk) once and keeps the returned
  * handlers. onSessionTokenRequired(resolve, reject) is parked under a request id and sent to
@@ -24,14 +26,46 @@ import { useEffect, useRef } from "react";
 // The server answers in well under a second; the SDK itself gives up after 60 s.
 const TOKEN_REPLY_TIMEOUT_MS = 30000;
 
+// An absolute URL: Vite's dev server rewrites root-relative import()s of files in public/
+// (and then refuses them); the island is a finished bundle to load as-is.
+const absolute = (url) => new URL(url, window.location.href).href;
+
+// How long the island may wait for an idle moment before it is run anyway, and, where
+// there is no requestIdleCallback (Safari), how long after the page's script it is run.
+const PRELOAD_IDLE_TIMEOUT_MS = 3000;
+const PRELOAD_FALLBACK_DELAY_MS = 200;
+
+/**
+ * Get the island ready before the widget can mount: fetched at once, run when idle.
+ *
+ * Called at module level by the page's script (ChatAiWidget.add_custom_code), long before
+ * the widget can mount (it waits for the first session token). A <link rel="modulepreload">
+ * starts the download (the bundle's name carries its content hash and servers mark it
+ * immutable, so a returning visitor's browser takes it from its cache without asking);
+ * once the page is idle, which is while it waits for the token, the module is run too
+ * (about 100 ms of script), so that at mount only the widget's own render is left. Running
+ * it mounts nothing and injects no styles. Does nothing while the page is prerendered.
+ */
+export function preloadIsland(url) {
+  if (typeof document === "undefined") return;
+  const href = absolute(url);
+  const links = document.head.querySelectorAll('link[rel="modulepreload"]');
+  if ([...links].some((link) => link.href === href)) return;
+  const link = document.createElement("link");
+  link.rel = "modulepreload";
+  link.href = href;
+  document.head.appendChild(link);
+  const whenIdle =
+    window.requestIdleCallback ?? ((run) => setTimeout(run, PRELOAD_FALLBACK_DELAY_MS));
+  // A failure is reported by the mount that needs the module (and retried there).
+  whenIdle(() => loadIsland(url).catch(() => {}), { timeout: PRELOAD_IDLE_TIMEOUT_MS });
+}
+
 // One island module per page, whatever the number of mounts.
 const islandModules = new Map();
 function loadIsland(url) {
   if (!islandModules.has(url)) {
-    // An absolute URL: Vite's dev server rewrites root-relative import()s of files in
-    // public/ (and then refuses them); the island is a finished bundle to load as-is.
-    const absoluteUrl = new URL(url, window.location.href).href;
-    const promise = import(/* @vite-ignore */ absoluteUrl);
+    const promise = import(/* @vite-ignore */ absolute(url));
     promise.catch(() => islandModules.delete(url)); // let a later mount retry
     islandModules.set(url, promise);
   }

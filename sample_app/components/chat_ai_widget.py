@@ -5,6 +5,11 @@ under React 19, so this component does not import the widget. It renders a thin 
 (`chat_ai_widget.jsx`, beside this file) that lazily loads the island bundle built from
 `widget-island/` and mounts the widget there with its own React 18 root.
 
+The bundle's name carries its content hash (`manifest.json` names the current one), so it
+can be cached as immutable. The page that contains the widget starts fetching it as soon
+as its own script runs, and runs it once the page is idle (`preloadIsland`), while the
+server is still issuing the first token; the widget mounts only once the token is there.
+
 The props are the widget's documented props in snake_case. The four session callbacks are
 event triggers; from them the bridge builds the widget's `configureSession`. The server
 answers `on_session_token_required(request_id)` by setting `token_reply` to
@@ -23,17 +28,25 @@ from __future__ import annotations
 
 import json
 import re
+from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 from typing import Any, Literal, TypedDict
 
 import reflex as rx
 from reflex.event import no_args_event_spec, passthrough_event_spec
+from reflex.utils.imports import ImportDict
+from reflex.vars import LiteralVar
 
 from sample_app.config import PROJECT_ROOT
 
-# Where `make island` writes the bundle (inside assets/, so Reflex serves it).
-ISLAND_ASSET = "widget-island/chat-ai-widget-island.js"
-ISLAND_FILE = PROJECT_ROOT / "assets" / ISLAND_ASSET
+# Where `make island` writes the bundle (inside assets/, so Reflex serves it at the site's
+# root: /widget-island/...), and the manifest that names the current build.
+ISLAND_ASSET_DIR = "widget-island"
+ISLAND_DIR = PROJECT_ROOT / "assets" / ISLAND_ASSET_DIR
+ISLAND_MANIFEST = ISLAND_DIR / "manifest.json"
+# `chat-ai-widget-island.<first 12 hex of the bundle's SHA-256>.js` (widget-island/build.mjs).
+ISLAND_NAME = re.compile(r"chat-ai-widget-island\.(?P<hash>[0-9a-f]{12})\.js")
 
 # Linked into assets/external/ by Reflex so Vite can import it as a module.
 _BRIDGE_MODULE = rx.asset(path="chat_ai_widget.jsx", shared=True).importable_path
@@ -41,6 +54,76 @@ _BRIDGE_MODULE = rx.asset(path="chat_ai_widget.jsx", shared=True).importable_pat
 
 class IslandNotBuiltError(RuntimeError):
     """The widget island bundle is missing; it is built at set-up, never committed."""
+
+
+@dataclass(frozen=True)
+class IslandBuild:
+    """The current island build, as its manifest names it.
+
+    Attributes:
+        file: The bundle (its `.br` and `.gz` siblings hold the same bytes, compressed).
+        hash: The 12 hex digits in its name, the start of its SHA-256.
+    """
+
+    file: Path
+    hash: str
+
+    @property
+    def asset(self) -> str:
+        """Its path under assets/, which is also its URL path under the site's root."""
+        return f"{ISLAND_ASSET_DIR}/{self.file.name}"
+
+    def encoded(self, suffix: str) -> Path:
+        """The precompressed sibling with this suffix (`.br`, `.gz`)."""
+        return self.file.with_name(self.file.name + suffix)
+
+
+_BUILD_IT = (
+    "run `make island` (or `make run`, which builds it) to bundle the widget from widget-island/."
+)
+
+
+@lru_cache(maxsize=4)
+def _manifest_entry(manifest: Path, _mtime_ns: int, _size: int) -> tuple[str, str]:
+    """The bundle's name and hash in a manifest (cached per version of the file: the stat)."""
+    data = json.loads(manifest.read_text(encoding="utf-8"))
+    name = data.get("file") if isinstance(data, dict) else None
+    match = ISLAND_NAME.fullmatch(name) if isinstance(name, str) else None
+    if match is None:
+        raise IslandNotBuiltError(f"{_shown(manifest)} names no hashed island bundle: {_BUILD_IT}")
+    return match[0], match["hash"]
+
+
+def island_build(manifest: Path | None = None) -> IslandBuild:
+    """The island build `make island` made last (read again whenever the manifest changes).
+
+    Args:
+        manifest: The manifest to read; `ISLAND_MANIFEST` by default.
+
+    Raises:
+        IslandNotBuiltError: when the manifest or the bundle it names is missing.
+    """
+    manifest = manifest or ISLAND_MANIFEST
+    try:
+        stat = manifest.stat()
+        name, digest = _manifest_entry(manifest, stat.st_mtime_ns, stat.st_size)
+    except (OSError, ValueError) as error:
+        raise IslandNotBuiltError(
+            f"{_shown(manifest)} is missing or unreadable ({type(error).__name__}): {_BUILD_IT}"
+        ) from None
+    file = manifest.with_name(name)
+    if not file.is_file():
+        # The manifest is make's target: with it in place, `make island` would do nothing.
+        raise IslandNotBuiltError(
+            f"{_shown(file)}, named by {_shown(manifest)}, is missing: delete "
+            f"{_shown(manifest.parent)}/ and run `make island`."
+        )
+    return IslandBuild(file=file, hash=digest)
+
+
+def _shown(path: Path) -> str:
+    """A path as the error messages show it: relative to the project when inside it."""
+    return str(path.relative_to(PROJECT_ROOT)) if path.is_relative_to(PROJECT_ROOT) else str(path)
 
 
 class TokenReply(TypedDict):
@@ -72,17 +155,12 @@ class MessageInputControls(TypedDict, total=False):
 
 
 def island_url() -> str:
-    """The island bundle's URL, with a content hash so browsers never run a stale build.
+    """The island bundle's URL; its name changes with its content, so it is never stale.
 
     Raises:
         IslandNotBuiltError: when `make island` has not been run.
     """
-    if not ISLAND_FILE.exists():
-        raise IslandNotBuiltError(
-            f"{ISLAND_FILE.relative_to(PROJECT_ROOT)} is missing: run `make island` "
-            "(or `make run`, which builds it) to bundle the widget from widget-island/."
-        )
-    return str(rx.asset(ISLAND_ASSET))
+    return rx.config.get_config().prepend_frontend_path(f"/{island_build().asset}")
 
 
 def clear_widget_cache_script(app_id: str, bot_id: str) -> str:
@@ -103,8 +181,13 @@ def _looks_secret(prop_name: str) -> bool:
     return "apitoken" in letters or "secret" in letters or "password" in letters
 
 
-class ChatAiWidget(rx.NoSSRComponent):
-    """Sendbird's ChatAiWidget, rendered client-side in its own React 18 root."""
+class ChatAiWidget(rx.Component):
+    """Sendbird's ChatAiWidget, rendered client-side in its own React 18 root.
+
+    A plain component, not a `NoSSRComponent`: the bridge is safe to prerender (a `<div>`;
+    it touches the browser only in effects), so it is imported with the page's own script
+    instead of as a separate chunk fetched once the token has arrived.
+    """
 
     library = _BRIDGE_MODULE
     tag = "ChatAiWidgetBridge"
@@ -188,6 +271,21 @@ class ChatAiWidget(rx.NoSSRComponent):
             )
         props.setdefault("island_url", island_url())
         return super().create(*children, **props)
+
+    def add_imports(self) -> ImportDict:
+        """The bridge's `preloadIsland`, for the custom code below."""
+        return {_BRIDGE_MODULE: "preloadIsland"}
+
+    def add_custom_code(self) -> list[str]:
+        """Start fetching the island when the page's script runs, not when the widget mounts.
+
+        The widget mounts only once the server has issued the first token; the island (the
+        biggest download of the page) is fetched meanwhile, and run once the page is idle.
+        Only for a URL known at compile time: module-level code cannot read state.
+        """
+        if not isinstance(self.island_url, LiteralVar):
+            return []
+        return [f"preloadIsland({self.island_url!s});"]
 
 
 chat_ai_widget = ChatAiWidget.create

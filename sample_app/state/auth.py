@@ -95,6 +95,19 @@ class AuthState(rx.State):
         self.username = signed_in.account.username
         self.display_name = signed_in.account.display_name
 
+    async def _drop_previous_widget(self) -> None:
+        """A new sign-in in this tab: the widget session from before it is over.
+
+        Its token may be revoked already (a sign-out in another tab), and the widget reads
+        its token once, at mount: the chat page must mount it afresh, with the token
+        `open_chat` issues for this sign-in, instead of showing the old one first.
+        """
+        # The chat state derives from this one, so it is imported here, not at the top.
+        from sample_app.state.chat_session import ChatSessionState
+
+        chat = await self.get_state(ChatSessionState)
+        chat._clear_session()
+
     def _forget_sign_in(self) -> None:
         """Drop the sign-in token from this browser, and the names shown for it."""
         if self.sign_in_token:
@@ -162,6 +175,7 @@ class AuthState(rx.State):
             self.form_error = str(error)
         else:
             self._accept_sign_in(signed_in)
+            await self._drop_previous_widget()
             logger.info("account %s signed in", signed_in.account.id)
             yield rx.redirect(routes.CHAT)
         finally:
@@ -200,6 +214,7 @@ class AuthState(rx.State):
             self.form_error = f"Your account was created, but signing in failed: {error}"
         else:
             self._accept_sign_in(signed_in)
+            await self._drop_previous_widget()
             logger.info("account %s registered", signed_in.account.id)
             # A new account has no Sendbird user yet: its first chat creates it, then issues
             # (two Platform API calls), instead of issuing first and getting 400201.

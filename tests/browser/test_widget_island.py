@@ -5,6 +5,7 @@ from __future__ import annotations
 from playwright.sync_api import Page, expect
 from reflex.testing import AppHarness
 
+from sample_app.components.chat_ai_widget import island_build, island_url
 from sample_app.config import PROJECT_ROOT
 from tests.browser.conftest import APP_ID, BOT_ID, SandboxHandle, Traffic
 from tests.browser.helpers import LAUNCHER, expect_timeline, register, unique_username
@@ -29,27 +30,54 @@ def test_page_mounts_the_real_widget_in_a_react_18_island(
     assert not traffic.requested("fonts.googleapis.com")
 
 
-def test_island_is_off_the_critical_path(page: Page, app: AppHarness) -> None:
-    """The 1.3 MB island is import()ed after the document has loaded, never by the HTML.
+# Records when the bridge's host element first appears (the widget renders after the token).
+HOST_APPEARS = """
+new MutationObserver((_, observer) => {
+  if (document.querySelector('[data-testid="chat-ai-widget-host"]')) {
+    window.__widgetHostAt = performance.now();
+    observer.disconnect();
+  }
+}).observe(document, {subtree: true, childList: true});
+"""
 
-    So the host page parses, renders and paints without waiting for it.
+
+def test_island_is_preloaded_off_the_critical_path(page: Page, app: AppHarness) -> None:
+    """The 1.3 MB island is fetched as the page's script runs, and never blocks rendering.
+
+    Not a `<script>` of the HTML: the page's own script adds a `<link rel="modulepreload">`
+    (`preloadIsland`), so the download overlaps the wait for the first session token, the
+    page parses, renders and paints without waiting for it, and the bridge's import() at
+    mount reuses that one download.
     """
     register(page, unique_username("paint"), "Paint Tester")
     # The browser keeps only 250 resource timings by default; the widget makes many calls.
     page.add_init_script("performance.setResourceTimingBufferSize(10000)")
+    page.add_init_script(HOST_APPEARS)
     page.reload()  # a full load of the chat page itself, signed in
     # The launcher is rendered by the island, so it exists only once the island has loaded.
     expect(page.locator(LAUNCHER)).to_be_visible()
     timings = page.evaluate(
         """() => {
-          const navigation = performance.getEntriesByType("navigation")[0];
-          const island = performance.getEntriesByType("resource")
-            .find((entry) => entry.name.includes("chat-ai-widget-island"));
-          return { loaded: navigation.domContentLoadedEventEnd, island: island?.startTime };
+          const islands = performance.getEntriesByType("resource")
+            .filter((entry) => entry.name.includes("chat-ai-widget-island"));
+          const preload = document.head.querySelector('link[rel="modulepreload"][href*="island"]');
+          return {
+            host: window.__widgetHostAt,
+            fetches: islands.map((entry) => ({
+              url: entry.name, start: entry.startTime, blocking: entry.renderBlockingStatus,
+            })),
+            preload: preload?.href,
+          };
         }"""
     )
-    assert timings["island"] is not None, timings
-    assert timings["island"] > timings["loaded"], timings
+    url = f"{app.frontend_url.rstrip('/')}{island_url()}"
+    assert timings["preload"] == url, timings
+    (fetch,) = timings["fetches"]  # one download, shared by the preload and the import()
+    assert fetch["url"] == url, timings
+    assert fetch["blocking"] == "non-blocking", timings
+    # Requested before the widget could mount (it waits for the token), not after.
+    assert timings["host"] is not None, timings
+    assert fetch["start"] < timings["host"], timings
     html = page.request.get(app.frontend_url).text()
     assert "chat-ai-widget-island" not in html
 
@@ -59,9 +87,12 @@ def test_production_build_prerenders_every_page(app: AppHarness) -> None:
     build = PROJECT_ROOT / ".web" / "build" / "client"
     for page_html in ("index.html", "sign-in/index.html", "register/index.html"):
         assert (build / page_html).is_file(), page_html
-    assert (build / "widget-island" / "chat-ai-widget-island.js").is_file()
+    assert (build / island_build().asset).is_file()
     chunks = list((build / "assets").glob("*.js"))
-    assert any("ChatAiWidgetBridge" in chunk.read_text() for chunk in chunks)
+    # The bridge is in the page's own chunk (its host element's test id), with the
+    # current island's URL, to preload it.
+    (page_chunk,) = [chunk for chunk in chunks if "chat-ai-widget-host" in chunk.read_text()]
+    assert island_url() in page_chunk.read_text()
     # The island (React 18 + widget) is not bundled into the host page's chunks.
     for chunk in chunks:
         assert "aichatbot-widget-button" not in chunk.read_text(), chunk.name

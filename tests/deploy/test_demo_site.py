@@ -12,7 +12,6 @@ import time
 from typing import Any
 
 import httpx
-import websockets
 from playwright.sync_api import BrowserContext, Page, expect
 
 from deploy.demo_site import DemoSite
@@ -242,28 +241,3 @@ def test_a_user_cannot_read_another_users_channel_through_the_proxy(
         assert "first words of owner" not in response.text
     # The control surface is not published through the proxy at all.
     assert httpx.get(f"{site.sandbox_url}/__sandbox__/tokens", timeout=10).status_code == 404
-
-
-def test_the_workers_keep_websockets_light(site: DemoSite) -> None:
-    """Each tab's socket is uncompressed and its server anonymous, through the proxy too.
-
-    permessage-deflate keeps a zlib compressor and decompressor per connection, about 100 KiB
-    of each idle tab (sample_app/server.py): a browser offers it on every socket, so a worker
-    that accepted it would carry a third as many tabs.
-    """
-
-    async def handshake(url: str) -> dict[str, str]:
-        async with websockets.connect(
-            f"{url.replace('http://', 'ws://')}/_event/?EIO=4&transport=websocket",
-            compression="deflate",  # what Chromium offers: permessage-deflate
-            open_timeout=10,
-        ) as socket:
-            opening = await socket.recv()
-            assert str(opening).startswith("0{"), opening  # Engine.IO's open packet
-            assert socket.response is not None
-            return {name.lower(): value for name, value in socket.response.headers.raw_items()}
-
-    for url in (site.url, *site.worker_urls):
-        headers = run_outside_playwright(handshake(url))
-        assert "sec-websocket-extensions" not in headers, (url, headers)
-        assert "uvicorn" not in headers.get("server", ""), (url, headers)

@@ -112,6 +112,24 @@ async def test_sign_in_keeps_the_token_and_goes_to_the_chat(tab: StateHarness) -
     assert not tab.auth.submitting
 
 
+async def test_a_new_sign_in_drops_the_widget_of_the_previous_one(tab: StateHarness) -> None:
+    """Signed out in another tab, this tab still holds a (now revoked) token and a mounted
+    widget; the chat page it is sent to after signing in again must not mount the widget
+    with that token (the widget reads it once), but wait for the one open_chat issues."""
+    await tab.open_chat("alice")
+    old_token = tab.chat.session_token
+    assert tab.chat.widget_visible and old_token
+    await end_sign_in(tab.auth.sign_in_token)  # the other tab's sign-out
+
+    updates = await run(tab.auth.sign_in({"username": "alice", "password": PASSWORD}))
+
+    assert redirect_target(updates) == routes.CHAT
+    assert not tab.chat.widget_visible
+    assert tab.chat.session_token == ""
+    await run(tab.chat.open_chat())
+    assert tab.chat.widget_visible and tab.chat.session_token
+
+
 @pytest.mark.parametrize(
     ("form", "message"),
     [

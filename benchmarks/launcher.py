@@ -1,0 +1,425 @@
+"""How soon a returning visitor sees the widget's launcher, on the demo site, in Chromium.
+
+Run with `make bench` (or `python -m benchmarks.launcher --runs 5`) from the project root.
+It starts the demo site (`deploy.demo_site.DemoSite`: nginx, workers, Redis, PostgreSQL,
+the sandbox) on free ports with a fresh data directory, creates an account straight in its
+PostgreSQL database, signs it in and opens the chat page once (so the Sendbird user, the
+cached session token and the widget's cached channel all exist: a *returning* visitor).
+Then, in Debian's Chromium, it times page views of the chat page:
+
+* cold cache: each view in a new browser context holding the first view's localStorage
+  (the sign-in token, the widget's channel cache) but an empty HTTP cache;
+* warm cache: views in one context whose HTTP cache a first view has filled.
+
+For each view: navigation start to the launcher being visible, to the message input being
+ready, and to the bot's reply to a message sent as soon as the input is ready (and that
+reply's own round trip); the scripts the page used, the ones that came over the network,
+and the bytes on the wire (encoded body plus headers, every resource but the WebSocket)
+until the launcher showed. Medians over `--runs` views; then the median milestones of a
+view (where the time before the launcher goes).
+
+Figures, not pass/fail: nothing here asserts a speed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import secrets
+import shutil
+import statistics
+import tempfile
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from deploy.demo_site import DemoSite, DemoSiteConfig, DemoSiteError
+from deploy.processes import free_port
+from tests.stack import CHROMIUM, CHROMIUM_ARGS, prepare_reflex_environment
+
+PASSWORD = "correct-horse-battery-9"  # noqa: S105 - a throwaway benchmark account
+LAUNCHER = "#aichatbot-widget-button"
+MESSAGE_INPUT = ".sendbird-message-input--textarea"
+VIEWPORT = {"width": 1280, "height": 900}  # desktop: the widget opens its window on load
+TIMEOUT_MS = 60_000
+FAILURE_SCREENSHOT = Path("test-results") / "launcher-bench-failure.png"
+
+# Runs in the page before its own scripts: records, on the page's clock (milliseconds since
+# navigation start), when the launcher is first visible and when the input takes text.
+PROBE = """
+(() => {
+  const LAUNCHER = __LAUNCHER__;
+  const INPUT = __INPUT__;
+  const HOST = '[data-testid="chat-ai-widget-host"]';
+  const marks = {};
+  window.__launcherBench = marks;
+  const shown = (selector) => {
+    const element = document.querySelector(selector);
+    if (!element) return false;
+    const box = element.getBoundingClientRect();
+    return box.width > 0 && box.height > 0 && getComputedStyle(element).visibility !== "hidden";
+  };
+  const ready = () => {
+    const input = document.querySelector(INPUT);
+    // A contenteditable <div>, "disabled" and not editable until the channel is ready.
+    return input && shown(INPUT) && input.isContentEditable && !input.hasAttribute("disabled");
+  };
+  const check = () => {
+    if (marks.host === undefined && document.querySelector(HOST)) marks.host = performance.now();
+    if (marks.launcher === undefined && shown(LAUNCHER)) marks.launcher = performance.now();
+    if (marks.input === undefined && ready()) marks.input = performance.now();
+    return marks.launcher !== undefined && marks.input !== undefined;
+  };
+  new MutationObserver(check).observe(document, {subtree: true, childList: true, attributes: true});
+  const frame = () => check() || requestAnimationFrame(frame);
+  requestAnimationFrame(frame);
+})();
+""".replace("__LAUNCHER__", json.dumps(LAUNCHER)).replace("__INPUT__", json.dumps(MESSAGE_INPUT))
+
+# What the page's clock says about the load, read once the launcher is visible.
+TIMINGS = """
+() => {
+  const navigation = performance.getEntriesByType("navigation")[0];
+  const resources = performance.getEntriesByType("resource");
+  const find = (part) => resources.find((entry) => entry.name.includes(part));
+  const island = find("chat-ai-widget-island");
+  const settings = find("widget_setting");
+  const bridge = find("chat_ai_widget");
+  return {
+    html: navigation.responseEnd,
+    dom_ready: navigation.domContentLoadedEventEnd,
+    bridge_start: bridge?.startTime,
+    island_start: island?.startTime,
+    island_end: island?.responseEnd,
+    settings_end: settings?.responseEnd,
+    host: window.__launcherBench.host,
+    launcher: window.__launcherBench.launcher,
+  };
+}
+"""
+
+# Milestones in the order a view reaches them, with their labels in the breakdown.
+MILESTONES = (
+    ("html", "HTML received"),
+    ("dom_ready", "DOMContentLoaded (page scripts run)"),
+    ("socket", "Reflex WebSocket open"),
+    ("event_sent", "hydrate and on_load event sent on it"),
+    ("token", "session token received (state delta)"),
+    ("host", "widget rendered by React (bridge mounts)"),
+    ("bridge_start", "bridge chunk requested"),
+    ("island_start", "island requested"),
+    ("island_end", "island received"),
+    ("settings_end", "widget settings received"),
+    ("launcher", "launcher visible"),
+)
+
+
+@dataclass
+class View:
+    """One timed page view."""
+
+    launcher_ms: float
+    input_ms: float
+    reply_ms: float
+    round_trip_ms: float
+    scripts: int
+    scripts_from_network: int
+    script_bytes: int
+    wire_bytes: int
+    milestones: dict[str, float] = field(default_factory=dict)
+
+
+class NetworkLog:
+    """The page's requests as Chromium's DevTools protocol reports them (CDP Network events).
+
+    Resource Timing hides the sizes of cross-origin responses; the protocol does not, and
+    it says which responses came from the cache.
+    """
+
+    def __init__(self) -> None:
+        self.types: dict[str, str] = {}
+        self.cached: set[str] = set()
+        self.wire: dict[str, int] = {}
+        self.document_sent: float | None = None
+        self.socket_open: float | None = None
+        self.event_sent: float | None = None
+        self.token_frame: float | None = None
+
+    def attach(self, cdp: Any) -> None:
+        """Listen on a CDP session of the page (Network enabled)."""
+        cdp.on("Network.requestWillBeSent", self._sent)
+        cdp.on("Network.responseReceived", self._response)
+        cdp.on("Network.requestServedFromCache", lambda e: self.cached.add(e["requestId"]))
+        cdp.on("Network.loadingFinished", self._finished)
+        cdp.on("Network.webSocketHandshakeResponseReceived", self._socket)
+        cdp.on("Network.webSocketFrameReceived", self._frame)
+        cdp.on("Network.webSocketFrameSent", self._frame_sent)
+        cdp.send("Network.enable")
+
+    def _sent(self, event: dict[str, Any]) -> None:
+        if event.get("type") == "Document" and self.document_sent is None:
+            self.document_sent = event["timestamp"]
+
+    def _response(self, event: dict[str, Any]) -> None:
+        self.types[event["requestId"]] = event.get("type", "")
+        response = event["response"]
+        if response.get("fromDiskCache") or response.get("fromPrefetchCache"):
+            self.cached.add(event["requestId"])
+
+    def _finished(self, event: dict[str, Any]) -> None:
+        self.wire[event["requestId"]] = int(event.get("encodedDataLength", 0))
+
+    def _socket(self, event: dict[str, Any]) -> None:
+        if self.socket_open is None:
+            self.socket_open = event["timestamp"]
+
+    def _frame_sent(self, event: dict[str, Any]) -> None:
+        # Socket.IO's namespace connect, "40/_event,{...}": Reflex sends its first event
+        # (hydrate and on_load) in it.
+        payload = event["response"].get("payloadData", "")
+        if self.event_sent is None and payload.startswith("40"):
+            self.event_sent = event["timestamp"]
+
+    def _frame(self, event: dict[str, Any]) -> None:
+        payload = event["response"].get("payloadData", "")
+        if self.token_frame is None and '"session_token_rx_state_":"' in payload.replace(" ", ""):
+            compact = payload.replace(" ", "")
+            if '"session_token_rx_state_":""' not in compact:
+                self.token_frame = event["timestamp"]
+
+    def since_navigation(self, timestamp: float | None) -> float | None:
+        """A protocol timestamp (seconds) as milliseconds since the document was requested."""
+        if timestamp is None or self.document_sent is None:
+            return None
+        return (timestamp - self.document_sent) * 1000
+
+    def scripts(self) -> tuple[int, int, int]:
+        """(scripts used, scripts fetched over the network, their bytes on the wire)."""
+        ids = [rid for rid, kind in self.types.items() if kind == "Script"]
+        fetched = [rid for rid in ids if rid not in self.cached]
+        return len(ids), len(fetched), sum(self.wire.get(rid, 0) for rid in fetched)
+
+    def wire_bytes(self) -> int:
+        """Bytes on the wire for every finished request so far."""
+        return sum(size for rid, size in self.wire.items() if rid not in self.cached)
+
+
+def timed_view(context: Any, url: str, say: Callable[[str], None]) -> View:
+    """Open the chat page in a new page of `context`; time the launcher and a reply."""
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
+    page = context.new_page()
+    network = NetworkLog()
+    network.attach(context.new_cdp_session(page))
+    step = "the launcher to show"
+    try:
+        page.goto(url, wait_until="commit")
+        page.wait_for_function(
+            "() => window.__launcherBench?.launcher !== undefined", timeout=TIMEOUT_MS
+        )
+        timings = page.evaluate(TIMINGS)
+        scripts, fetched, script_bytes = network.scripts()
+        wire = network.wire_bytes()
+        step = "the message input to take text"
+        page.wait_for_function(
+            "() => window.__launcherBench?.input !== undefined", timeout=TIMEOUT_MS
+        )
+        marker = f"bench {secrets.token_hex(4)}"
+        box = page.locator(MESSAGE_INPUT)
+        box.fill(marker)
+        sent = page.evaluate("() => performance.now()")
+        box.press("Enter")
+        step = "the bot's reply"
+        reply = page.wait_for_function(
+            """(marker) => {
+              const needle = `You said: "${marker}"`;
+              const found = [...document.querySelectorAll("div, span, p")]
+                .some((node) => node.childElementCount === 0 && node.textContent.includes(needle));
+              return found && performance.now();
+            }""",
+            arg=marker,
+            polling="raf",
+            timeout=TIMEOUT_MS,
+        ).json_value()
+        marks = page.evaluate("() => window.__launcherBench")
+    except PlaywrightTimeout:
+        FAILURE_SCREENSHOT.parent.mkdir(exist_ok=True)
+        page.screenshot(path=str(FAILURE_SCREENSHOT), full_page=True)
+        raise RuntimeError(
+            f"{url}: waited {TIMEOUT_MS / 1000:g} s for {step}; the page is in {FAILURE_SCREENSHOT}"
+        ) from None
+    finally:
+        page.close()
+    milestones = {name: value for name, value in timings.items() if value is not None}
+    stamps = {
+        "socket": network.socket_open,
+        "event_sent": network.event_sent,
+        "token": network.token_frame,
+    }
+    for name, stamp in stamps.items():
+        value = network.since_navigation(stamp)
+        if value is not None:
+            milestones[name] = value
+    view = View(
+        launcher_ms=marks["launcher"],
+        input_ms=marks["input"],
+        reply_ms=reply,
+        round_trip_ms=reply - sent,
+        scripts=scripts,
+        scripts_from_network=fetched,
+        script_bytes=script_bytes,
+        wire_bytes=wire,
+        milestones=milestones,
+    )
+    say(
+        f"    launcher {view.launcher_ms:6.0f} ms, reply {view.reply_ms:6.0f} ms, "
+        f"{fetched}/{scripts} scripts over the network, {wire / 1024:6.0f} KB"
+    )
+    return view
+
+
+def median(values: list[float]) -> float:
+    """The median (the middle view of an odd number of runs)."""
+    return statistics.median(values)
+
+
+def report(rows: dict[str, list[View]]) -> None:
+    """Print the table of medians and the breakdown of a view's milestones."""
+    print("\nReturning view of the chat page, median of", len(next(iter(rows.values()))), "views")
+    header = (
+        f"  {'cache':6s} {'launcher':>9s} {'input':>8s} {'reply':>8s} {'reply rtt':>9s} "
+        f"{'scripts':>8s} {'network':>8s} {'script KB':>9s} {'wire KB':>8s}"
+    )
+    print(header)
+    for name, views in rows.items():
+        print(
+            f"  {name:6s} "
+            f"{median([v.launcher_ms for v in views]):7.0f}ms "
+            f"{median([v.input_ms for v in views]):6.0f}ms "
+            f"{median([v.reply_ms for v in views]):6.0f}ms "
+            f"{median([v.round_trip_ms for v in views]):7.0f}ms "
+            f"{median([v.scripts for v in views]):8.0f} "
+            f"{median([v.scripts_from_network for v in views]):8.0f} "
+            f"{median([v.script_bytes for v in views]) / 1024:9.0f} "
+            f"{median([v.wire_bytes for v in views]) / 1024:8.0f}"
+        )
+    print("\nWhere the time before the launcher goes (median ms since navigation start)")
+    print(f"  {'milestone':42s} " + " ".join(f"{name:>7s}" for name in rows))
+    for key, label in MILESTONES:
+        cells = []
+        for views in rows.values():
+            values = [v.milestones[key] for v in views if key in v.milestones]
+            cells.append(f"{median(values):7.0f}" if values else f"{'-':>7s}")
+        print(f"  {label:42s} " + " ".join(cells))
+
+
+@contextmanager
+def demo_site(
+    workers: int, data_dir: Path | None, say: Callable[[str], None]
+) -> Iterator[DemoSite]:
+    """The demo site on free ports; a fresh data directory unless one is given."""
+    owned = data_dir is None
+    # Not a private temp dir: PostgreSQL runs as `postgres` and must reach its directory.
+    directory = Path(tempfile.mkdtemp(prefix="bench-launcher-")) if owned else data_dir
+    assert directory is not None
+    directory.mkdir(parents=True, exist_ok=True)
+    directory.chmod(0o755)
+    config = DemoSiteConfig(
+        host="127.0.0.1",
+        port=free_port(),
+        sandbox_port=free_port(),
+        workers=workers,
+        data_dir=directory,
+    )
+    try:
+        with DemoSite(config, say=lambda line: say(f"  {line}")) as site:
+            yield site
+    finally:
+        if owned:
+            shutil.rmtree(directory, ignore_errors=True)
+
+
+def signed_in_storage(site: DemoSite) -> dict[str, Any]:
+    """A new account, signed in, as Playwright storage state for the site's origin."""
+    from sample_app.accounts import AccountService, create_engine_for
+    from sample_app.state.auth import SIGN_IN_TOKEN_STORAGE_KEY
+
+    engine = create_engine_for(site.postgres.url)
+    try:
+        accounts = AccountService(engine)
+        username = f"bench{secrets.randbelow(10**8)}"
+        accounts.register(username, PASSWORD, "Launcher Bench")
+        token = accounts.sign_in(username, PASSWORD, client_key="").sign_in_token
+    finally:
+        engine.dispose()
+    entry = {"name": SIGN_IN_TOKEN_STORAGE_KEY, "value": token}
+    return {"cookies": [], "origins": [{"origin": site.url, "localStorage": [entry]}]}
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Start the demo site, time the views, print the figures."""
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.launcher", description=__doc__)
+    parser.add_argument("--runs", type=int, default=5, help="timed views per cache state")
+    parser.add_argument("--workers", type=int, default=2, help="the demo site's workers")
+    parser.add_argument("--warmup", type=int, default=2, help="uncounted views before timing")
+    parser.add_argument(
+        "--data-dir", type=Path, default=None, help="reuse this data dir (default: a fresh one)"
+    )
+    parser.add_argument("--quiet", action="store_true", help="no progress lines")
+    args = parser.parse_args(argv)
+    say: Callable[[str], None] = (lambda _line: None) if args.quiet else print
+    prepare_reflex_environment()
+    say("Starting the demo site (nginx, workers, Redis, PostgreSQL, sandbox)...")
+    try:
+        rows = run_views(args, say)
+    except DemoSiteError as error:
+        print(f"error: the demo site did not start: {error}\n(`make servers` installs its parts)")
+        return 1
+    report(rows)
+    return 0
+
+
+def run_views(args: argparse.Namespace, say: Callable[[str], None]) -> dict[str, list[View]]:
+    """Start the demo site and Chromium; time the cold and the warm views."""
+    from playwright.sync_api import sync_playwright
+
+    from sample_app import routes
+
+    with demo_site(args.workers, args.data_dir, say) as site, sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        url = f"{site.url}{routes.CHAT}"
+        first = browser.new_context(viewport=VIEWPORT, storage_state=signed_in_storage(site))
+        first.add_init_script(PROBE)
+        say("First view (creates the Sendbird user, the token, the widget's channel cache):")
+        timed_view(first, url, say)
+        returning = first.storage_state()
+        first.close()
+        say(f"Warm-up ({args.warmup} cold views, so every worker has served one; not counted):")
+        for _ in range(args.warmup):
+            context = browser.new_context(viewport=VIEWPORT, storage_state=returning)
+            context.add_init_script(PROBE)
+            timed_view(context, url, say)
+            context.close()
+
+        rows: dict[str, list[View]] = {"cold": [], "warm": []}
+        say("Cold cache (a new context for each view):")
+        for _ in range(args.runs):
+            context = browser.new_context(viewport=VIEWPORT, storage_state=returning)
+            context.add_init_script(PROBE)
+            rows["cold"].append(timed_view(context, url, say))
+            context.close()
+        say("Warm cache (one context, filled by a view first):")
+        context = browser.new_context(viewport=VIEWPORT, storage_state=returning)
+        context.add_init_script(PROBE)
+        timed_view(context, url, lambda _line: None)
+        for _ in range(args.runs):
+            rows["warm"].append(timed_view(context, url, say))
+        context.close()
+        browser.close()
+    return rows
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
