@@ -356,11 +356,23 @@ class RedisIssuanceBudget:
         return bool(reply[0]), int(reply[1])
 
 
+# KEYS[1] the account's sign-in generation, KEYS[2] the epoch; ARGV[1] the generation's TTL.
+# The generation becomes the epoch's new value, so it never takes a value it had before.
+_BUMP_GENERATION = """
+local epoch = redis.call('INCR', KEYS[2])
+redis.call('SET', KEYS[1], epoch, 'PX', ARGV[1])
+return epoch
+"""
+
+
 class RedisSignInGenerations:
     """:class:`~sample_app.sign_in_cache.SignInGenerations` in Redis, shared by every worker.
 
-    A generation outlives by far any sign-in a cache keeps with it (seconds), so one that
-    expires after a quiet day cannot make an old copy current again.
+    A sign-out sets the account's generation to the new value of the epoch, which never
+    expires: generations only ever grow, so a generation key that expired (after a quiet
+    day) or was evicted reads 0 and can never match a kept copy's value again. Only losing
+    the epoch itself (Redis's data lost) could repeat a value; run Redis with persistence
+    (the demo site's append-only file) and without eviction of these keys.
     """
 
     def __init__(self, redis: Redis, prefix: str) -> None:
@@ -373,6 +385,7 @@ class RedisSignInGenerations:
         self._redis = redis
         self._epoch_key = f"{prefix}:sign-in-epoch"
         self._prefix = prefix
+        self._bump = redis.register_script(_BUMP_GENERATION)
 
     def _generation_key(self, account_id: int) -> str:
         return f"{self._prefix}:sign-in-gen:{account_id}"
@@ -399,13 +412,11 @@ class RedisSignInGenerations:
 
     async def bump(self, account_id: int) -> None:
         """See :meth:`SignInGenerations.bump`: one transaction, seen by every worker at once."""
-        key = self._generation_key(account_id)
         with _generations_unavailable_on_redis_error():
-            async with self._redis.pipeline(transaction=True) as pipe:
-                pipe.incr(key)
-                pipe.pexpire(key, GENERATION_TTL_MS)
-                pipe.incr(self._epoch_key)
-                await pipe.execute()
+            await self._bump(
+                keys=[self._generation_key(account_id), self._epoch_key],
+                args=[GENERATION_TTL_MS],
+            )
 
 
 @contextlib.contextmanager

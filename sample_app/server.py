@@ -3,7 +3,10 @@
 Run from the project root: ``python -m sample_app.server --host 127.0.0.1 --port 8000``.
 It serves the same ASGI app as ``reflex run --env prod --backend-only`` (the Reflex app
 object's factory, compile skipped: the frontend is exported separately and served by the
-proxy), and the demo site's workers run it (``deploy/demo_site.py``).
+proxy), for a deployment of one process. The demo site's several workers stay on Reflex's
+own runner (``deploy/demo_site.py``): with workers run by this module, a tab that moved to
+another worker after its own was killed went unanswered (README, "Which server runs in
+production").
 
 Why not Reflex's default production server (Granian): every signed-in tab holds one
 WebSocket for as long as it is open, so memory per idle socket decides how many tabs a

@@ -110,6 +110,15 @@ class Services:
     # With `redis` (several workers) it needs the shared generations `build_services` gives it.
     sign_ins: SignInCache = field(default_factory=SignInCache)
 
+    def __post_init__(self) -> None:
+        """Refuse several workers (Redis) with a sign-in cache that only this one clears."""
+        if self.redis is not None and self.sign_ins.ttl and not self.sign_ins.shares_sign_outs:
+            raise ValueError(
+                "With Redis (several workers) the sign-in cache needs the shared generations "
+                "(SignInCache(generations=RedisSignInGenerations(...)), as build_services "
+                "does): otherwise a sign-out in one worker is not seen by the others' caches"
+            )
+
     async def aclose(self) -> None:
         """Release network resources and the hashing threads."""
         await self.sendbird.aclose()

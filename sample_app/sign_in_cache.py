@@ -10,12 +10,15 @@ check it can answer costs no database call and no thread; with Redis, one GET.
 It is as safe as asking the database every time:
 
 * Only sign-ins that resolved are kept. An unknown, expired or revoked token always goes to
-  the database, so a flood of made-up tokens costs what it did before and can neither grow
-  the cache nor push real sign-ins out of it (and tokens of the wrong shape are refused
-  before hashing). Size is bounded (least recently used go first).
-* Every sign-out goes through `sign_out` / `sign_out_everywhere` here: the database first,
-  then the cache, before the caller revokes any Sendbird token. A check that was asking the
-  database while a sign-out landed does not keep its (possibly older) answer.
+  the database, so a flood of made-up tokens costs what it did before (plus one Redis GET
+  each, with Redis) and can neither grow the cache nor push real sign-ins out of it (and
+  tokens of the wrong shape are refused before hashing). Size is bounded (least recently
+  used go first).
+* Every sign-out goes through `sign_out` / `sign_out_everywhere` here: this process's copy
+  is dropped, then the database revokes, then every worker is told, before the caller
+  revokes any Sendbird token; a caller that gives up mid-way does not stop the rest. A check
+  that was asking the database while a sign-out landed does not keep its (possibly older)
+  answer.
 * Several workers each have a cache. A sign-out bumps its account's *sign-in generation* in
   Redis (`SignInGenerations`); a kept sign-in answers only while one GET shows the
   generation it was kept with. The account is only known once the database has answered,
@@ -131,6 +134,11 @@ class SignInCache:
         return len(self._kept)
 
     @property
+    def shares_sign_outs(self) -> bool:
+        """Whether sign-outs reach other workers' caches (shared generations are set)."""
+        return self._generations is not None
+
+    @property
     def ttl(self) -> timedelta:
         """How long a resolved sign-in answers without the database (0: never)."""
         return self._ttl
@@ -169,13 +177,24 @@ class SignInCache:
         Returns:
             What `AccountService.sign_out` returned: whose sign-in it was, or None.
         """
+        # Forgotten here first, and the rest shielded: a caller cancelled mid-way (its event
+        # or request gone) must not leave a sign-in revoked in the database but still kept.
+        self._forget_token(sign_in_token)
+        return await asyncio.shield(self._end_sign_in(accounts, sign_in_token))
+
+    async def _end_sign_in(
+        self, accounts: AccountService, sign_in_token: str
+    ) -> AccountView | None:
         account = await asyncio.to_thread(accounts.sign_out, sign_in_token)
-        self._sign_outs += 1
-        if is_plausible_token(sign_in_token):
-            self._kept.pop(hash_sign_in_token(sign_in_token), None)
+        self._forget_token(sign_in_token)  # and again: a resolve may have kept it meanwhile
         if account is not None:
             await self._bump(account.id)
         return account
+
+    def _forget_token(self, sign_in_token: str) -> None:
+        self._sign_outs += 1
+        if is_plausible_token(sign_in_token):
+            self._kept.pop(hash_sign_in_token(sign_in_token), None)
 
     async def sign_out_everywhere(self, accounts: AccountService, account_id: int) -> int:
         """End every sign-in of an account (`AccountService.sign_out_everywhere`) everywhere.
@@ -183,12 +202,19 @@ class SignInCache:
         Returns:
             How many sign-in sessions were revoked.
         """
+        self._forget_account(account_id)
+        return await asyncio.shield(self._end_every_sign_in(accounts, account_id))
+
+    async def _end_every_sign_in(self, accounts: AccountService, account_id: int) -> int:
         revoked = await asyncio.to_thread(accounts.sign_out_everywhere, account_id)
+        self._forget_account(account_id)
+        await self._bump(account_id)
+        return revoked
+
+    def _forget_account(self, account_id: int) -> None:
         self._sign_outs += 1
         for key in [key for key, kept in self._kept.items() if kept.account.id == account_id]:
             del self._kept[key]
-        await self._bump(account_id)
-        return revoked
 
     async def _usable(self, accounts: AccountService, kept: _Kept) -> bool:
         """Whether a kept sign-in may answer: in time, and not signed out in another worker.

@@ -8,6 +8,8 @@ import sys
 import textwrap
 from pathlib import Path
 
+import pytest
+
 from sample_app.config import PROJECT_ROOT, load_settings
 from sample_app.services import (
     build_services,
@@ -88,3 +90,20 @@ def test_the_state_store_is_readable_by_its_owner_only(tmp_path: Path) -> None:
 
     assert stat.S_IMODE(store.stat().st_mode) == 0o700
     assert stat.S_IMODE(pickle.stat().st_mode) == 0o600
+
+
+def test_redis_without_shared_sign_outs_is_refused() -> None:
+    """Several workers with a sign-in cache only its own process clears: refused at once."""
+    from sample_app.services import Services
+    from sample_app.sign_in_cache import SignInCache
+
+    with pytest.raises(ValueError, match="shared generations"):
+        Services(
+            settings=None,  # type: ignore[arg-type]
+            sendbird=None,  # type: ignore[arg-type]
+            tokens=None,  # type: ignore[arg-type]
+            accounts=None,  # type: ignore[arg-type]
+            sandbox_control=None,
+            redis=object(),  # type: ignore[arg-type]
+            sign_ins=SignInCache(),
+        )

@@ -299,6 +299,28 @@ async def test_sign_out_everywhere_forgets_every_sign_in_of_the_account(
     assert lookups.count == before  # bob's sign-in is still kept
 
 
+async def test_a_sign_out_whose_caller_gives_up_still_ends_the_kept_sign_in(
+    accounts: AccountService,
+) -> None:
+    """The caller's event or request is cancelled while the database revokes the sign-in:
+    the revocation finishes on its thread regardless, and the cache must not keep it."""
+    cache = SignInCache(ttl=TTL)
+    token = sign_in(accounts)
+    assert await cache.resolve(accounts, token) is not None
+
+    signing_out = asyncio.create_task(cache.sign_out(accounts, token))
+    await asyncio.sleep(0)  # the database call has started on its thread
+    signing_out.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await signing_out
+
+    give_up = time.monotonic() + 5
+    while await cache.resolve(accounts, token) is not None:
+        assert time.monotonic() < give_up, "the cancelled sign-out left the sign-in kept"
+        await asyncio.sleep(0.01)
+    assert accounts.resolve_sign_in(token) is None
+
+
 async def test_a_check_racing_a_sign_out_keeps_nothing(accounts: AccountService) -> None:
     """The database said "valid" just before the sign-out; that answer must not be kept."""
     cache = SignInCache(ttl=TTL)
@@ -401,6 +423,25 @@ async def test_a_sign_out_in_one_worker_is_seen_by_the_others_next_check(
 
     assert await second.resolve(token) is None
     assert await second.resolve(other_browser) == "alice"
+
+
+async def test_an_expired_generation_never_makes_an_old_copy_current_again(
+    workers: list[Worker], prefix: str
+) -> None:
+    """A generation key that expired (or was evicted) and a later sign-out must not bring a
+    kept copy's generation value back: the next check of the signed-out token is refused."""
+    first, second = workers
+    signed_out_earlier = sign_in(first.accounts)
+    held = sign_in(first.accounts)
+    await first.cache.sign_out(first.accounts, signed_out_earlier)  # generation moves on
+    assert await second.resolve(held) == "alice"  # kept with that generation
+    alice = await first.cache.resolve(first.accounts, held)
+    assert alice is not None
+    await first.redis.delete(f"{prefix}:sign-in-gen:{alice.id}")  # its TTL ran out
+
+    await first.cache.sign_out(first.accounts, held)
+
+    assert await second.resolve(held) is None
 
 
 async def test_a_sign_out_everywhere_in_one_worker_reaches_every_worker(

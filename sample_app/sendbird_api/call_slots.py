@@ -6,7 +6,8 @@ the scan itself takes the worker's CPU, pool timeouts follow and, retried, make 
 longer still. Here a call first takes one of ``limit`` slots (the pool is sized to match,
 so it never queues); the others wait in a plain FIFO queue, are served strictly in
 arrival order (a released slot is handed to the oldest waiter, never grabbed by a
-newcomer), and give up after ``max_wait`` with an error that says the call was never sent.
+newcomer; only a revocation waits at the front), and give up after ``max_wait`` with an
+error that says the call was never sent.
 
 The app's issuance budget (:mod:`sample_app.issuance_budget`) decides *whether* a token
 may be issued at all; these slots decide *how many* calls this process has at Sendbird at
@@ -75,28 +76,34 @@ class CallSlots:
         return sum(1 for waiter in self._waiters if not waiter.done())
 
     @contextlib.asynccontextmanager
-    async def slot(self, endpoint: str) -> AsyncIterator[None]:
+    async def slot(self, endpoint: str, *, urgent: bool = False) -> AsyncIterator[None]:
         """Hold one slot for the duration of the block.
 
         Args:
             endpoint: ``"METHOD /path/{template}"`` of the call, for the error message.
+            urgent: Wait at the front of the queue, not the back. For the calls that must
+                not wait behind a burst of issuances: a sign-out's revocation, which leaves
+                the user's session tokens valid if it times out.
 
         Raises:
             SendbirdQueueTimeoutError: No slot came free within ``max_wait``; nothing was
                 sent.
         """
-        await self._acquire(endpoint)
+        await self._acquire(endpoint, urgent=urgent)
         try:
             yield
         finally:
             self._release()
 
-    async def _acquire(self, endpoint: str) -> None:
+    async def _acquire(self, endpoint: str, *, urgent: bool) -> None:
         if self._free > 0 and not self._waiters:
             self._free -= 1
             return
         waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._waiters.append(waiter)
+        if urgent:
+            self._waiters.appendleft(waiter)
+        else:
+            self._waiters.append(waiter)
         started = time.monotonic()
         try:
             async with asyncio.timeout(self._max_wait):
@@ -107,7 +114,7 @@ class CallSlots:
             raise SendbirdQueueTimeoutError(
                 f"{endpoint}: not sent; all {self._limit} Sendbird call slots of this "
                 f"process stayed busy for {time.monotonic() - started:.1f} s "
-                f"({self.waiting} other calls waiting). Sendbird is slow or the worker "
+                f"({len(self._waiters)} other calls queued). Sendbird is slow or the worker "
                 "is overloaded; the call was not retried, which would only lengthen the queue",
                 endpoint=endpoint,
             ) from None

@@ -418,7 +418,8 @@ class SendbirdClient:
             SendbirdError: Any other failure.
         """
         _check_user_id(user_id)
-        await self._request("DELETE", USER_TOKEN, user_id=user_id)
+        # Urgent: a sign-out's revocation must not queue behind a burst of issuances.
+        await self._request("DELETE", USER_TOKEN, user_id=user_id, urgent=True)
 
     # -------------------------------------------------------------- plumbing
 
@@ -430,6 +431,7 @@ class SendbirdClient:
         user_id: str | None = None,
         bot_id: str | None = None,
         json_body: Mapping[str, object] | None = None,
+        urgent: bool = False,
     ) -> Any:
         """Send one API call with retries; return the decoded JSON body (or ``None``).
 
@@ -448,6 +450,7 @@ class SendbirdClient:
             content = json.dumps(json_body, ensure_ascii=False).encode("utf-8")
         policy = self._retry
         attempt = 0
+        previous: SendbirdError | None = None
         while True:
             attempt += 1
             started = time.perf_counter()
@@ -455,14 +458,20 @@ class SendbirdClient:
             retry_after: float | None = None
             failure: SendbirdError
             try:
-                response = await self._send(method, path, content, endpoint)
-            except SendbirdQueueTimeoutError:
+                response = await self._send(method, path, content, endpoint, urgent=urgent)
+            except SendbirdQueueTimeoutError as queued:
                 self._log_attempt(endpoint, "queue timeout", attempt, started)
+                if previous is not None:
+                    # An earlier attempt was sent (and may have taken effect): its failure
+                    # is what the caller must see, not "not sent".
+                    raise previous from queued
                 raise
             except httpx.PoolTimeout as exc:
                 # Waiting for one of our own connections: the request never left this
                 # process, and a retry would only queue again behind the same requests.
                 self._log_attempt(endpoint, type(exc).__name__, attempt, started)
+                if previous is not None:
+                    raise previous from exc
                 raise self._queue_timeout_error(endpoint, attempt) from exc
             except httpx.TimeoutException as exc:
                 cause, failure = exc, self._timeout_error(exc, endpoint, attempt)
@@ -505,6 +514,7 @@ class SendbirdClient:
                 raise failure  # a 5xx asking for a long pause: give up now, don't wait
             if attempt > policy.max_retries:
                 raise failure from cause
+            previous = failure
             delay = policy.compute_delay(attempt, retry_after)
             self._logger.warning(
                 "Sendbird %s failed (%s); retry %d of %d in %.2f s",
@@ -517,7 +527,7 @@ class SendbirdClient:
             await self._sleep(delay)
 
     async def _send(
-        self, method: str, path: str, content: bytes | None, endpoint: str
+        self, method: str, path: str, content: bytes | None, endpoint: str, *, urgent: bool
     ) -> httpx.Response:
         """One HTTP exchange, inside a call slot when calls in flight are bounded.
 
@@ -527,7 +537,7 @@ class SendbirdClient:
         if self._slots is None:
             self.call_counts[endpoint] += 1
             return await self._http.request(method, path, content=content)
-        async with self._slots.slot(endpoint):
+        async with self._slots.slot(endpoint, urgent=urgent):
             self.call_counts[endpoint] += 1
             return await self._http.request(method, path, content=content)
 

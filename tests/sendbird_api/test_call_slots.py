@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import importlib
+from datetime import UTC, datetime, timedelta
 
 import httpx
 import pytest
@@ -13,6 +14,7 @@ from sample_app.sendbird_api import (
     CallSlots,
     SendbirdClient,
     SendbirdQueueTimeoutError,
+    SendbirdServerError,
     SendbirdTimeoutError,
 )
 from tests.sendbird_api.scripted_server import (
@@ -20,6 +22,7 @@ from tests.sendbird_api.scripted_server import (
     Reply,
     ScriptedServer,
     SleepRecorder,
+    sendbird_error,
 )
 
 USER_JSON = {"user_id": "alice", "nickname": "Alice", "profile_url": "", "is_online": False}
@@ -246,3 +249,71 @@ def test_httpcore_finds_sniffio() -> None:
     # Without sniffio httpcore's async backend retries a failing import on every request
     # (10-21 % of a worker's CPU under load); it must be installed with httpx.
     assert importlib.util.find_spec("sniffio") is not None
+
+
+async def test_an_urgent_call_waits_at_the_front() -> None:
+    slots = CallSlots(1, max_wait=5)
+    order: list[str] = []
+    release_holder = asyncio.Event()
+
+    async def take(name: str, *, urgent: bool = False, hold: asyncio.Event | None = None) -> None:
+        async with slots.slot(ENDPOINT, urgent=urgent):
+            order.append(name)
+            if hold is not None:
+                await hold.wait()
+
+    holder = asyncio.create_task(take("holder", hold=release_holder))
+    await _settle()
+    queued = [asyncio.create_task(take(f"issue {n}")) for n in range(3)]
+    await _settle()
+    revocation = asyncio.create_task(take("revocation", urgent=True))
+    await _settle()
+    release_holder.set()
+    await asyncio.gather(holder, *queued, revocation)
+    assert order == ["holder", "revocation", "issue 0", "issue 1", "issue 2"]
+
+
+async def test_a_revocation_overtakes_a_burst_of_issuances(
+    server: ScriptedServer, make_client: ClientFactory
+) -> None:
+    server.reply(*[Reply(json={"token": "t", "expires_at": 2**41}, delay=0.05) for _ in range(7)])
+    server.reply(Reply(status=200, body=b""))  # the revocation's answer, whenever it is sent
+    client: SendbirdClient = make_client(calls_in_flight=1)
+    expires = datetime.now(UTC) + timedelta(minutes=30)
+    burst = [asyncio.create_task(client.issue_session_token("alice", expires)) for _ in range(4)]
+    await asyncio.sleep(0.01)  # the first is at the server, three wait
+    await client.revoke_session_tokens("alice")
+    assert [r.method for r in server.requests[:2]] == ["POST", "DELETE"]
+    for task in burst:
+        task.cancel()
+    await asyncio.gather(*burst, return_exceptions=True)
+
+
+async def test_a_retry_that_finds_no_slot_reports_the_failure_that_was_sent(
+    server: ScriptedServer, make_client: ClientFactory, sleeps: SleepRecorder
+) -> None:
+    # The first attempt reached Sendbird and failed (503); the retry found every slot busy.
+    # The caller must learn about the 503, not that "nothing was sent".
+    server.reply(sendbird_error(500100, "Service unavailable", status=503))
+    holding = asyncio.Event()
+    release = asyncio.Event()
+
+    async def hold_the_slot(_: float) -> None:  # the retry's backoff: another call takes the slot
+        async def holder() -> None:
+            assert client.call_slots is not None
+            async with client.call_slots.slot(ENDPOINT):
+                holding.set()
+                await release.wait()
+
+        asyncio.get_running_loop().create_task(holder())
+        await holding.wait()
+
+    client: SendbirdClient = make_client(
+        calls_in_flight=1, timeout=httpx.Timeout(5.0, pool=0.2), sleep=hold_the_slot
+    )
+    with pytest.raises(SendbirdServerError) as caught:
+        await client.get_user("alice")
+    assert not isinstance(caught.value, SendbirdQueueTimeoutError)
+    assert isinstance(caught.value.__cause__, SendbirdQueueTimeoutError)
+    release.set()
+    assert len(server.requests) == 1
