@@ -1155,15 +1155,10 @@ def measure_worker(options: CapacityOptions, *, plain: bool = False) -> Capacity
     try:
         with sandbox_in_own_process(workdir) as (sandbox, sandbox_pid):
             port = free_port()
-            config = sandbox.server.config
             env = {
                 **os.environ,
                 **CAPACITY_BUDGET,
-                "SENDBIRD_APP_ID": config.app_id,
-                "SENDBIRD_API_TOKEN": sandbox.api_token,
-                "SENDBIRD_BOT_ID": config.bot_id,
-                "SENDBIRD_API_HOST": sandbox.url,
-                "SENDBIRD_WS_HOST": sandbox.ws_url,
+                **sandbox.deployment_environ(),
                 "REFLEX_DB_URL": f"sqlite:///{workdir / 'accounts.db'}",
                 "REFLEX_STATES_WORKDIR": str(workdir / "states"),
                 "LOG_LEVEL": "WARNING",

@@ -18,11 +18,13 @@ from __future__ import annotations
 import logging
 import os
 import re
-from collections.abc import Generator, Iterator
+import time
+from collections.abc import AsyncIterator, Generator, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
+import pytest_asyncio
 
 from sample_app.config import IGNORE_ENV_FILE_VARIABLE
 
@@ -181,6 +183,20 @@ def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServ
 
     with RedisServer(tmp_path_factory.mktemp("redis")) as server:
         yield server
+
+
+@pytest_asyncio.fixture
+async def redis_key_prefix(redis_server: RedisServer) -> AsyncIterator[str]:
+    """A Redis key prefix of this test's own; its keys are deleted afterwards."""
+    from sample_app.redis_shared import connect_redis
+
+    name = f"test-{time.monotonic_ns()}"
+    yield name
+    redis = connect_redis(redis_server.url)
+    keys = [key async for key in redis.scan_iter(match=f"{name}:*")]
+    if keys:
+        await redis.delete(*keys)
+    await redis.aclose()
 
 
 @pytest.fixture(scope="session")

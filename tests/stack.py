@@ -108,6 +108,17 @@ class SandboxHandle:
         """The sandbox's WebSocket base URL (the widget's ``wsHost``)."""
         return self.server.ws_url
 
+    def deployment_environ(self) -> dict[str, str]:
+        """The settings of an app that talks to this sandbox as if it were Sendbird."""
+        config = self.server.config
+        return {
+            "SENDBIRD_APP_ID": config.app_id,
+            "SENDBIRD_API_TOKEN": self.api_token,
+            "SENDBIRD_BOT_ID": config.bot_id,
+            "SENDBIRD_API_HOST": self.url,
+            "SENDBIRD_WS_HOST": self.ws_url,
+        }
+
     def reset(self) -> None:
         """Clear users, channels, messages, faults and counters."""
         self.control.reset()
@@ -194,13 +205,8 @@ def running_app(
     prepare_reflex_environment()
     from reflex.testing import AppHarnessProd
 
-    config = sandbox.server.config
     env = {
-        "SENDBIRD_APP_ID": config.app_id,
-        "SENDBIRD_API_TOKEN": sandbox.api_token,
-        "SENDBIRD_BOT_ID": config.bot_id,
-        "SENDBIRD_API_HOST": sandbox.url,
-        "SENDBIRD_WS_HOST": sandbox.ws_url,
+        **sandbox.deployment_environ(),
         "REFLEX_DB_URL": f"sqlite:///{workdir / 'accounts.db'}",
     }
     # Every browser test registers from 127.0.0.1, dozens a minute: by default lift the

@@ -370,16 +370,10 @@ class Worker:
         return None if account is None else account.username
 
 
-@pytest_asyncio.fixture
-async def prefix(redis_server: RedisServer) -> AsyncIterator[str]:
-    """A key prefix of this test's own, wiped afterwards."""
-    name = f"test-sign-ins-{time.monotonic_ns()}"
-    yield name
-    redis = connect_redis(redis_server.url)
-    keys = [key async for key in redis.scan_iter(match=f"{name}:*")]
-    if keys:
-        await redis.delete(*keys)
-    await redis.aclose()
+@pytest.fixture
+def prefix(redis_key_prefix: str) -> str:
+    """This test's own Redis key prefix (deleted afterwards)."""
+    return redis_key_prefix
 
 
 @pytest_asyncio.fixture

@@ -122,13 +122,8 @@ def build_backend(services: Services, allowed_origins: frozenset[str]) -> ASGIAp
 
 def api_settings(sandbox: SandboxHandle, **extra: str) -> Settings:
     """Settings of a deployment on `sandbox` (as if it were Sendbird), with TEST_BUDGET."""
-    config = sandbox.server.config
     environ = {
-        "SENDBIRD_APP_ID": config.app_id,
-        "SENDBIRD_API_TOKEN": sandbox.api_token,
-        "SENDBIRD_BOT_ID": config.bot_id,
-        "SENDBIRD_API_HOST": sandbox.url,
-        "SENDBIRD_WS_HOST": sandbox.ws_url,
+        **sandbox.deployment_environ(),
         **TEST_BUDGET,
         **extra,
     }
