@@ -18,8 +18,8 @@ The CLI measures, one after the other on the same machine (``--topology``, defau
 * ``inprocess``: one worker, the production build through ``tests/stack.py``'s
   ``running_app`` (``AppHarnessProd``, the backend in this process), pointed at the sandbox
   (its own process), SQLite accounts, Reflex's disk state manager;
-* ``demo-site``: ``deploy.demo_site.DemoSite`` (nginx in front of N ``reflex run --env prod
-  --backend-only`` workers (Granian), Redis, PostgreSQL accounts, the standalone sandbox),
+* ``demo-site``: ``deploy.demo_site.DemoSite`` (nginx in front of N ``python -m
+  sample_app.server`` workers, Redis, PostgreSQL accounts, the standalone sandbox),
   once per ``--workers`` count (default 1,2), each site stopped before the next starts, on
   the same ports and data dir so the frontend export runs once. Tabs go through nginx's
   ``/_event``; the backend PIDs are the processes serving each worker's port
@@ -1342,7 +1342,7 @@ def measure_demo_site(
                     )
                     report.notes.append(
                         f"backend = the {workers} worker process(es) serving "
-                        f"{', '.join(site.worker_urls)} (reflex run on Granian, one each), "
+                        f"{', '.join(site.worker_urls)} (python -m sample_app.server, one each), "
                         "tabs through nginx; "
                         "sandbox, nginx, Redis, PostgreSQL and clients in their own processes; "
                         "'this' = this script (orchestration only)"

@@ -179,7 +179,7 @@ class DemoSiteConfig:
             stay on 127.0.0.1).
         port: nginx's port for the app.
         sandbox_port: nginx's port for the sandbox; None means `port + 1`.
-        workers: How many backend worker processes (one Granian worker each).
+        workers: How many backend worker processes (`python -m sample_app.server` each).
         data_dir: Where everything that outlives a run is kept.
         credentials: Real Sendbird; None starts the local sandbox.
         public_host: The host name browsers use; None means `host` (or this machine's
@@ -236,8 +236,8 @@ class DemoSiteConfig:
 class ManagedProcess:
     """One child in a process group of its own, its output appended to a log file.
 
-    Stopping signals the whole group, so a Granian worker forked by `reflex run` (or
-    nginx's worker) goes with its parent and nothing is left behind.
+    Stopping signals the whole group, so whatever it forked (nginx's workers) goes with
+    it and nothing is left behind.
     """
 
     def __init__(
@@ -669,7 +669,6 @@ class DemoSite(StartsAndStops):
         env.update(self._mode_environ())
         env.update(
             {
-                "GRANIAN_WORKERS": "1",
                 "REFLEX_REDIS_URL": self.redis.url,
                 "REFLEX_DB_URL": self.postgres.url,
                 "REFLEX_API_URL": self.url,
@@ -793,7 +792,6 @@ class DemoSite(StartsAndStops):
         env.update(self._mode_environ())
         env.update(
             {
-                "GRANIAN_WORKERS": "1",
                 "REFLEX_REDIS_URL": "redis://127.0.0.1:6379/0",
                 "REFLEX_API_URL": self.url,
             }
@@ -908,14 +906,12 @@ class DemoSite(StartsAndStops):
         worker = ManagedProcess(
             f"worker w{index + 1}",
             [
-                str(_venv_bin() / "reflex"),
-                "run",
-                "--env",
-                "prod",
-                "--backend-only",
-                "--backend-host",
+                str(_venv_bin() / "python"),
+                "-m",
+                "sample_app.server",
+                "--host",
                 LOOPBACK,
-                "--backend-port",
+                "--port",
                 str(port),
             ],
             env=self.env_for_worker(index),
@@ -942,7 +938,7 @@ class DemoSite(StartsAndStops):
         self._wait_for_worker(index)
 
     def kill_worker(self, index: int) -> None:
-        """SIGKILL worker `index` (0-based) and its Granian child: a crash, no clean-up."""
+        """SIGKILL worker `index` (0-based): a crash, no clean-up."""
         worker = self._workers[index]
         if worker is not None:
             worker.kill()

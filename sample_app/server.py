@@ -3,10 +3,8 @@
 Run from the project root: ``python -m sample_app.server --host 127.0.0.1 --port 8000``.
 It serves the same ASGI app as ``reflex run --env prod --backend-only`` (the Reflex app
 object's factory, compile skipped: the frontend is exported separately and served by the
-proxy), for a deployment of one process. The demo site's several workers stay on Reflex's
-own runner (``deploy/demo_site.py``): with workers run by this module, a tab that moved to
-another worker after its own was killed went unanswered (README, "Which server runs in
-production").
+proxy). It is one process with one event loop: a deployment of several workers starts it
+once per port behind a proxy, as the demo site does (``deploy/demo_site.py``).
 
 Why not Reflex's default production server (Granian): every signed-in tab holds one
 WebSocket for as long as it is open, so memory per idle socket decides how many tabs a

@@ -39,6 +39,16 @@ SESSION_PATH = "/api/sendbird/session"
 TOKEN_ROUTE = "POST /v3/users/{user_id}/token"
 
 
+def reflex_tab_token(page: Page) -> str | None:
+    """The tab's Reflex client token (it names the tab's state on the server)."""
+    return page.evaluate("() => sessionStorage.getItem('token')")
+
+
+def widget_logins(sandbox: SandboxControlClient) -> int:
+    """How many widget logins (`LOGI`) the sandbox has answered so far."""
+    return int(sandbox.stats()["websocket"]["LOGI"])
+
+
 def wait_until(condition: Any, timeout: float = 15.0, message: str = "") -> None:
     """Poll `condition` until it is true (a worker starting, a socket moving)."""
     give_up = time.monotonic() + timeout
@@ -153,6 +163,8 @@ def test_a_killed_worker_leaves_the_tab_chatting_on_the_other(
     user_id = chatting(page, "survivor")
     wait_until(lambda: sum(open_sockets(site)) == 1, message=f"sockets: {open_sockets(site)}")
     serving = open_sockets(site).index(1)
+    tab_token = reflex_tab_token(page)
+    logins = widget_logins(sandbox)
 
     site.kill_worker(serving)
     try:
@@ -162,6 +174,21 @@ def test_a_killed_worker_leaves_the_tab_chatting_on_the_other(
             timeout=30,
             message=f"the tab did not reconnect: {open_sockets(site)}",
         )
+        # Redis still holds the killed worker's record of the tab's socket, so Reflex
+        # takes the tab for a duplicate and gives it a new token: a fresh state, signed
+        # back in from the browser's sign-in token, with a remounted widget that logs in
+        # again. Only once it has is the refresh below a refresh of a live session.
+        wait_until(
+            lambda: reflex_tab_token(page) != tab_token,
+            timeout=30,
+            message="the tab kept its Reflex token on the other worker",
+        )
+        wait_until(
+            lambda: widget_logins(sandbox) > logins,
+            timeout=30,
+            message="the remounted widget never logged in",
+        )
+        expect_timeline(page, "SDK connected")
         # A token refresh now needs the other worker: the widget asks, the server answers.
         sandbox.act(user_id, "expire-token")
         expect_timeline(page, "onSessionRefreshed", timeout=30_000)
