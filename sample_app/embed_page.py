@@ -202,16 +202,19 @@ async def island_redirect(request: Request) -> Response:
 
 
 async def island_script(request: Request) -> Response:
-    """``GET /embed/island.<hash>.js``: the current build, in the best encoding accepted.
+    """``GET /embed/island.<hash>.js``: that build, in the best encoding accepted.
 
-    Only the hash the manifest names is served: an old or made-up one is a 404, never a
-    stale file that happens to be on disk.
+    Only the hashes the manifest names are served: the current build, and the one before it
+    (a page loaded before the last deploy still names it). An older or made-up one is a 404,
+    never a stale file that happens to be on disk.
     """
     try:
-        build = island_build()
+        current = island_build()
     except IslandNotBuiltError:
         return _island_not_built()
-    if request.path_params["hash"] != build.hash:
+    wanted = request.path_params["hash"]
+    build = current if wanted == current.hash else current.previous
+    if build is None or wanted != build.hash:
         return PlainTextResponse(ISLAND_UNKNOWN, status_code=404, headers=_COMMON_HEADERS)
     accepted = accepted_encodings(request.headers.get("accept-encoding", ""))
     for coding, suffix in _ENCODINGS:

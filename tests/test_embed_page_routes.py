@@ -207,6 +207,36 @@ def test_any_other_hash_is_a_404(client: Client, island: FakeIsland, path: str) 
     assert "stale" not in response.text
 
 
+def test_the_build_before_the_current_is_still_served(client: Client, island: FakeIsland) -> None:
+    # A page loaded before the last deploy names the build before it; the manifest names
+    # that one as "previous", and it is served as immutable as the current one.
+    code = b"export const islandReactVersion = '18.3.0';\n" * 20
+    digest = hashlib.sha256(code).hexdigest()[:12]
+    previous = island.manifest.with_name(f"chat-ai-widget-island.{digest}.js")
+    previous.write_bytes(code)
+    previous.with_name(previous.name + ".gz").write_bytes(gzip.compress(code))
+    island.manifest.write_text(
+        json.dumps(
+            {"file": island.bundle.name, "hash": island.hash, "previous": {"file": previous.name}}
+        )
+    )
+
+    response, body = client.send("GET", f"/embed/island.{digest}.js", {"Accept-Encoding": "gzip"})
+    assert response.status_code == 200
+    assert response.headers["cache-control"] == IMMUTABLE
+    assert response.headers["content-encoding"] == "gzip"
+    assert gzip.decompress(body) == code
+    assert digest in response.headers["etag"]
+    # The current build is still the one /embed/island.js names.
+    redirect = client.get("/embed/island.js")
+    assert redirect.headers["location"] == island.path
+    # A stale build on disk that the manifest does not name stays a 404.
+    assert client.get("/embed/island.0123456789ab.js").status_code == 404
+    # So does the previous build once its file is gone.
+    previous.unlink()
+    assert client.get(f"/embed/island.{digest}.js").status_code == 404
+
+
 def test_head_sends_the_headers_only(client: Client, island: FakeIsland) -> None:
     response, body = client.send("HEAD", island.path, {"Accept-Encoding": "br"})
 

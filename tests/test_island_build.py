@@ -1,7 +1,8 @@
 """The real island build (widget-island/build.mjs), run into a temporary directory.
 
-The bundle is served as immutable, so its name must change whenever its content does, the
-previous build's files must go, and the precompressed siblings must hold the same bytes.
+The bundle is served as immutable, so its name must change whenever its content does; the
+build before it stays (a page loaded before a deploy still loads the island it names) and
+older ones go; the precompressed siblings must hold the same bytes.
 Needs widget-island/node_modules (`make island`, which `make test` runs first); each build
 takes a few seconds.
 """
@@ -50,7 +51,7 @@ def brotli_decompress(path: Path) -> bytes:
 
 @pytest.fixture(scope="module")
 def builds(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
-    """Three builds into one directory: banner A, banner B, banner B again."""
+    """Four builds into one directory: banner A, banner B, banner B again, banner C."""
     if not NODE.exists() or not (BUILD_SCRIPT.parent / "node_modules").is_dir():
         pytest.fail("the island build needs Node and widget-island/node_modules: run `make island`")
     out_dir = tmp_path_factory.mktemp("island")
@@ -60,33 +61,75 @@ def builds(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     files_after_first = sorted(path.name for path in out_dir.iterdir())
     second = build(out_dir, "/* build B */")
     files_after_second = sorted(path.name for path in out_dir.iterdir())
+    read_after_second = island_build(out_dir / "manifest.json")
     third = build(out_dir, "/* build B */")
+    files_after_third = sorted(path.name for path in out_dir.iterdir())
+    fourth = build(out_dir, "/* build C */")
+    files_after_fourth = sorted(path.name for path in out_dir.iterdir())
     return {
         "dir": out_dir,
         "first": first,
         "second": second,
         "third": third,
+        "fourth": fourth,
         "files_after_first": files_after_first,
         "files_after_second": files_after_second,
+        "read_after_second": read_after_second,
+        "files_after_third": files_after_third,
+        "files_after_fourth": files_after_fourth,
     }
 
 
-def test_a_content_change_is_a_new_name_and_the_old_build_goes(builds: dict[str, Any]) -> None:
+def build_files(manifest: dict[str, Any]) -> list[str]:
+    """The bundle and its siblings a manifest names (not the licenses, shared by builds)."""
+    return [manifest["file"], f"{manifest['file']}.br", f"{manifest['file']}.gz"]
+
+
+def test_a_content_change_is_a_new_name_and_the_build_before_stays(
+    builds: dict[str, Any],
+) -> None:
     first, second, out_dir = builds["first"], builds["second"], builds["dir"]
 
     assert first["file"] != second["file"]
     for manifest in (first, second):
         assert ISLAND_NAME.fullmatch(manifest["file"])
         assert manifest["file"] == f"chat-ai-widget-island.{manifest['hash']}.js"
-    # The first build's files, and the unhashed ones of older builds, are gone.
-    assert first["file"] in builds["files_after_first"]
-    for name in (first["file"], f"{first['file']}.br", f"{first['file']}.gz", *STALE_NAMES):
-        assert not (out_dir / name).exists(), name
-    # What is left is exactly the current build and the manifest naming it.
-    current = second["file"]
-    expected = sorted(["manifest.json", current, f"{current}.br", f"{current}.gz", second["legal"]])
+    # The unhashed files of older checkouts are gone at the first build.
+    assert first["previous"] is None
+    assert not set(STALE_NAMES) & set(builds["files_after_first"])
+    # After the second, both builds are there: the current one, and the one before it
+    # (tabs and exports made before this build still name it), which the manifest names.
+    assert second["previous"] == {
+        "file": first["file"],
+        "hash": first["hash"],
+        "legal": first["legal"],
+    }
+    expected = sorted(["manifest.json", *build_files(first), *build_files(second), second["legal"]])
     assert builds["files_after_second"] == expected
-    assert island_build(out_dir / "manifest.json").file == out_dir / current
+    assert builds["read_after_second"].file == out_dir / second["file"]
+    assert builds["read_after_second"].previous_hash == first["hash"]
+
+
+def test_a_build_of_the_same_content_keeps_the_build_before(builds: dict[str, Any]) -> None:
+    second, third = builds["second"], builds["third"]
+
+    assert third["previous"] == second["previous"]
+    assert builds["files_after_third"] == builds["files_after_second"]
+
+
+def test_only_one_build_before_the_current_stays(builds: dict[str, Any]) -> None:
+    first, second, fourth = builds["first"], builds["second"], builds["fourth"]
+
+    assert fourth["previous"] == {
+        "file": second["file"],
+        "hash": second["hash"],
+        "legal": second["legal"],
+    }
+    expected = sorted(
+        ["manifest.json", *build_files(second), *build_files(fourth), fourth["legal"]]
+    )
+    assert builds["files_after_fourth"] == expected
+    assert not set(build_files(first)) & set(builds["files_after_fourth"])
 
 
 def test_the_name_is_the_content_hash_and_the_same_content_the_same_name(
@@ -131,3 +174,13 @@ def test_licenses_are_linked_from_the_bundle(builds: dict[str, Any]) -> None:
     assert bundle.endswith(f"/*! For license information please see {legal.name} */\n".encode())
     # The same licenses for both builds: one file, kept.
     assert builds["first"]["legal"] == manifest["legal"]
+
+
+def test_a_previous_build_whose_bundle_is_gone_is_not_kept(tmp_path: Path) -> None:
+    first = build(tmp_path, "/* build A */")
+    (tmp_path / first["file"]).unlink()
+
+    second = build(tmp_path, "/* build B */")
+
+    assert second["previous"] is None
+    assert not set(build_files(first)) & {path.name for path in tmp_path.iterdir()}

@@ -6,17 +6,19 @@
 //   chat-ai-widget-island.<hash>.js.br/.gz  the same bytes, precompressed (nginx, /embed)
 //   chat-ai-widget-island.<hash>.LEGAL.txt  the bundled licenses (its own content hash),
 //                                           named by a comment at the end of the bundle
-//   manifest.json                           names the current bundle; written last
+//   manifest.json                           names the current bundle (and, as
+//                                           "previous", the one before); written last
 //
 // The name changes whenever the content does, so servers can mark the bundle immutable and
-// browsers keep it for a year without revalidating. Files of earlier builds are removed once
-// the manifest names the new one.
+// browsers keep it for a year without revalidating. The build before the current one stays:
+// a page loaded before a deploy, or an export made then, still names it and loads it later.
+// Files of older builds are removed once the manifest names the new one.
 //
 // Options (for tests): --out-dir DIR writes elsewhere; --banner TEXT prepends a comment,
 // which changes the content, hence the name.
 import { build } from "esbuild";
 import { createHash } from "node:crypto";
-import { mkdir, readdir, readFile, rename, rm, writeFile } from "node:fs/promises";
+import { mkdir, readdir, readFile, rename, rm, stat, writeFile } from "node:fs/promises";
 import { dirname, join, resolve } from "node:path";
 import { parseArgs } from "node:util";
 import { brotliCompressSync, constants as zlib, gzipSync } from "node:zlib";
@@ -103,6 +105,31 @@ async function writeAtomically(name, bytes) {
   await rename(`${path}.tmp`, path);
 }
 
+// The build the manifest named until now becomes "previous" (a rebuild of the same content
+// keeps the one before it), if its bundle is still on disk: its name, hash and licenses.
+async function readManifest() {
+  try {
+    return JSON.parse(await readFile(join(outDir, "manifest.json"), "utf8"));
+  } catch {
+    return null; // none yet, or unreadable: there is no earlier build to keep
+  }
+}
+const HASHED_BUNDLE = new RegExp(`^${STEM}\\.([0-9a-f]{${HASH_LENGTH}})\\.js$`);
+const entry = (manifest) =>
+  typeof manifest?.file === "string" && HASHED_BUNDLE.test(manifest.file)
+    ? {
+        file: manifest.file,
+        hash: HASHED_BUNDLE.exec(manifest.file)[1],
+        legal: typeof manifest.legal === "string" ? manifest.legal : null,
+      }
+    : null;
+const onDisk = async (found) =>
+  found && (await stat(join(outDir, found.file)).catch(() => null))?.isFile() ? found : null;
+const earlier = await readManifest();
+const previous = await onDisk(
+  entry(earlier)?.hash === hash ? entry(earlier?.previous) : entry(earlier),
+);
+
 await mkdir(outDir, { recursive: true });
 await writeAtomically(files.bundle, code);
 await writeAtomically(files.gzip, gzipped);
@@ -117,11 +144,17 @@ const manifest = {
   brotli_bytes: brotli.length,
   legal: files.legal ?? null,
   inputs: Object.keys(result.metafile.inputs).length,
+  previous,
 };
 await writeAtomically("manifest.json", JSON.stringify(manifest, null, 2) + "\n");
 
-// Earlier builds (and the unhashed name of older checkouts) go: nothing names them now.
+// Older builds (and the unhashed name of older checkouts) go: nothing names them now. The
+// previous build keeps its bundle, its siblings and its licenses (named at the bundle's end).
 const current = new Set(Object.values(files));
+if (previous) {
+  for (const suffix of ["", ".br", ".gz"]) current.add(previous.file + suffix);
+  if (previous.legal) current.add(previous.legal);
+}
 for (const name of await readdir(outDir)) {
   if (name.startsWith(`${STEM}.`) && !current.has(name)) await rm(join(outDir, name));
 }

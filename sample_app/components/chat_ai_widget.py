@@ -63,10 +63,18 @@ class IslandBuild:
     Attributes:
         file: The bundle (its `.br` and `.gz` siblings hold the same bytes, compressed).
         hash: The 12 hex digits in its name, the start of its SHA-256.
+        previous: The build before it, kept on disk for pages loaded before this one was
+            made (they name it); None when there is none.
     """
 
     file: Path
     hash: str
+    previous: IslandBuild | None = None
+
+    @property
+    def previous_hash(self) -> str | None:
+        """The hash of the build before this one, if it is kept."""
+        return self.previous.hash if self.previous is not None else None
 
     @property
     def asset(self) -> str:
@@ -83,15 +91,29 @@ _BUILD_IT = (
 )
 
 
+def _hashed_bundle(entry: object) -> re.Match[str] | None:
+    """The bundle name in a manifest entry (`{"file": ...}`), if it is a hashed one."""
+    name = entry.get("file") if isinstance(entry, dict) else None
+    return ISLAND_NAME.fullmatch(name) if isinstance(name, str) else None
+
+
 @lru_cache(maxsize=4)
-def _manifest_entry(manifest: Path, _mtime_ns: int, _size: int) -> tuple[str, str]:
-    """The bundle's name and hash in a manifest (cached per version of the file: the stat)."""
+def _manifest_entry(
+    manifest: Path, _mtime_ns: int, _size: int
+) -> tuple[str, str, tuple[str, str] | None]:
+    """The bundle's name and hash in a manifest, and the previous build's, if it names one.
+
+    Cached per version of the file (its stat).
+    """
     data = json.loads(manifest.read_text(encoding="utf-8"))
-    name = data.get("file") if isinstance(data, dict) else None
-    match = ISLAND_NAME.fullmatch(name) if isinstance(name, str) else None
+    match = _hashed_bundle(data)
     if match is None:
         raise IslandNotBuiltError(f"{_shown(manifest)} names no hashed island bundle: {_BUILD_IT}")
-    return match[0], match["hash"]
+    previous = _hashed_bundle(data.get("previous"))
+    kept = (
+        (previous[0], previous["hash"]) if previous and previous["hash"] != match["hash"] else None
+    )
+    return match[0], match["hash"], kept
 
 
 def island_build(manifest: Path | None = None) -> IslandBuild:
@@ -106,7 +128,7 @@ def island_build(manifest: Path | None = None) -> IslandBuild:
     manifest = manifest or ISLAND_MANIFEST
     try:
         stat = manifest.stat()
-        name, digest = _manifest_entry(manifest, stat.st_mtime_ns, stat.st_size)
+        name, digest, previous = _manifest_entry(manifest, stat.st_mtime_ns, stat.st_size)
     except (OSError, ValueError) as error:
         raise IslandNotBuiltError(
             f"{_shown(manifest)} is missing or unreadable ({type(error).__name__}): {_BUILD_IT}"
@@ -118,7 +140,10 @@ def island_build(manifest: Path | None = None) -> IslandBuild:
             f"{_shown(file)}, named by {_shown(manifest)}, is missing: delete "
             f"{_shown(manifest.parent)}/ and run `make island`."
         )
-    return IslandBuild(file=file, hash=digest)
+    kept = None
+    if previous is not None and (previous_file := manifest.with_name(previous[0])).is_file():
+        kept = IslandBuild(file=previous_file, hash=previous[1])
+    return IslandBuild(file=file, hash=digest, previous=kept)
 
 
 def _shown(path: Path) -> str:
