@@ -16,7 +16,8 @@ then prints:
    account, issues a token at the sandbox and answers with `token_reply`; timed from
    sending the event to receiving the answer, p50/p95/p99 over N refreshes.
 3. The same issuance as a direct `SendbirdClient.issue_session_token` call, for comparison,
-   and through the HTTP API (`POST /api/sendbird/session-token` with `refresh: true`, the
+   timed in rounds that alternate with those of 2 (their p50 ratio is printed), and through
+   the HTTP API (`POST /api/sendbird/session-token` with `refresh: true`, the
    embed page's path), all three in the same run.
 4. Refresh latency idle and during a registration flood (N registrations at once over raw
    sockets, default argon2id cost): p50/p99 of each, the p99 ratio, and how many
@@ -47,6 +48,7 @@ import tempfile
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 from tests.stack import prepare_reflex_environment
 
@@ -60,6 +62,8 @@ OPEN_BUDGET = {
     "SENDBIRD_TOKENS_PER_USER_PER_MINUTE": "1000",
     "SENDBIRD_PLATFORM_POSTS_PER_SECOND": "10000",
 }
+# Rounds the refresh and direct figures alternate in.
+ROUNDS = 6
 # Loggers whose INFO lines (one per HTTP request, server start-up) would bury the figures.
 NOISY_LOGGERS = ("uvicorn.access", "uvicorn.error", "sample_app")
 
@@ -117,24 +121,35 @@ async def refresh_round_trips(backend_url: str, tab_token: str, count: int) -> l
     from sample_app.state.chat_session import ChatSessionState
     from tests.browser.reflex_socket import ReflexSocket
 
-    event = f"{ChatSessionState.get_full_name()}.answer_token_request"
+    state_name = ChatSessionState.get_full_name()
+    event = f"{state_name}.answer_token_request"
     samples: list[float] = []
-    async with ReflexSocket(backend_url, token=tab_token) as socket:
+    # Uncompressed, as the production server (sample_app.server) speaks to every browser.
+    async with ReflexSocket(backend_url, token=tab_token, compress=False) as socket:
         for request_id in range(10_000, 10_000 + count):
             started = time.perf_counter()
             await socket.send_event(event, {"request_id": request_id})
-            answer = re.compile(rf'"request_id":{request_id},"token":"([^"]*)","error":"([^"]*)"')
-            while True:
-                delta = await socket.next_delta(timeout=10)
-                if delta is None:
+            while (reply := _token_reply(socket, state_name)) is None or (
+                reply.get("request_id") != request_id
+            ):
+                if await socket.next_delta(timeout=10) is None:
                     raise TimeoutError(f"no answer to token request {request_id}")
-                if match := answer.search(json.dumps(delta, separators=(",", ":"))):
-                    break
-            if not match.group(1):
-                raise RuntimeError(f"token request {request_id} refused: {match.group(2)}")
+            if not reply.get("token"):
+                raise RuntimeError(f"token request {request_id} refused: {reply.get('error')}")
             samples.append((time.perf_counter() - started) * 1000)
-            socket.deltas.clear()
     return samples
+
+
+def _token_reply(socket: Any, state_name: str) -> dict | None:
+    """The `token_reply` in the newest state update `socket` received, if it holds one.
+
+    Read from the parsed delta, as the page's bridge reads it: nothing re-encoded per answer.
+    """
+    if not socket.deltas:
+        return None
+    changes = socket.deltas.pop().get("delta", {}).get(state_name, {})
+    reply = next((v for k, v in changes.items() if k.startswith("token_reply")), None)
+    return reply if isinstance(reply, dict) else None
 
 
 async def http_round_trips(backend_url: str, sign_in_token: str, count: int) -> list[float]:
@@ -205,6 +220,12 @@ async def first_view_after_restart(
 
     async with SendbirdClient(base_url, api_token) as client:
         await SessionTokenService(client).token_for(SendbirdIdentity(user_id, nickname))
+
+
+def round_sizes(count: int, rounds: int) -> list[int]:
+    """`count` split into `rounds` nearly equal parts (the larger ones first)."""
+    base, extra = divmod(count, rounds)
+    return [base + (1 if index < extra else 0) for index in range(rounds) if base or index < extra]
 
 
 async def direct_round_trips(base_url: str, api_token: str, user_id: str, count: int) -> list:
@@ -320,18 +341,26 @@ def main() -> int:
 
         count = max(args.refreshes, 200)
         print(f"\nToken refresh round trip, {count} refreshes each")
-        # Warm up both paths, then measure.
+        # Warm up both paths, then measure them in alternating rounds, so that whatever
+        # else the machine does at the time weighs on both alike.
         run_outside_playwright(refresh_round_trips(backend_url, tab_token, 10))
+        run_outside_playwright(direct_round_trips(sandbox.url, sandbox.api_token, user_id, 10))
+        through_reflex: list[float] = []
+        direct: list[float] = []
         minted_before = minted_so_far()
-        through_reflex = run_outside_playwright(refresh_round_trips(backend_url, tab_token, count))
-        minted = minted_so_far() - minted_before
+        for size in round_sizes(count, ROUNDS):
+            through_reflex += run_outside_playwright(
+                refresh_round_trips(backend_url, tab_token, size)
+            )
+            direct += run_outside_playwright(
+                direct_round_trips(sandbox.url, sandbox.api_token, user_id, size)
+            )
+        minted = minted_so_far() - minted_before - len(direct)
         print(f"  through the Reflex backend  {percentiles(through_reflex)}")
         print(f"    (the sandbox minted {minted} tokens for these {count} refreshes)")
-        run_outside_playwright(direct_round_trips(sandbox.url, sandbox.api_token, user_id, 10))
-        direct = run_outside_playwright(
-            direct_round_trips(sandbox.url, sandbox.api_token, user_id, count)
-        )
         print(f"  direct client -> sandbox    {percentiles(direct)}")
+        ratio = statistics.median(through_reflex) / statistics.median(direct)
+        print(f"    p50 through Reflex / direct: {ratio:.2f} ({ROUNDS} alternating rounds)")
         run_outside_playwright(http_round_trips(backend_url, sign_in_token, 10))
         minted_before = minted_so_far()
         over_http = run_outside_playwright(http_round_trips(backend_url, sign_in_token, count))

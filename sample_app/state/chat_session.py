@@ -48,7 +48,9 @@ from sample_app.state.session_phase import PHASE_DISPLAY, SessionPhase
 
 logger = logging.getLogger(__name__)
 
-MAX_TIMELINE_EVENTS = 50
+# The session panel's history, newest first. Every event that logs sends the whole list
+# again in its delta (a token refresh does), so it is kept to what the panel shows usefully.
+MAX_TIMELINE_EVENTS = 20
 # Browser-sent text (error messages, island details) is cut to this many characters.
 MAX_REPORTED_TEXT = 300
 NO_REPLY: TokenReply = {"request_id": 0, "token": "", "error": ""}
@@ -116,7 +118,10 @@ class ChatSessionState(AuthState):
 
     def _log(self, kind: str, detail: str = "") -> None:
         event: SessionEvent = {"at": _now_label(), "kind": kind, "detail": detail}
-        self.timeline = [event, *self.timeline][:MAX_TIMELINE_EVENTS]
+        # The raw list, not `self.timeline`: iterating Reflex's proxy of it would wrap each
+        # entry in a proxy of its own, on every event that logs.
+        earlier: list[SessionEvent] = self.get_value("timeline")
+        self.timeline = [event, *earlier[: MAX_TIMELINE_EVENTS - 1]]
 
     def _set_phase(self, phase: SessionPhase) -> None:
         self.phase = phase.value

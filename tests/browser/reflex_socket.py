@@ -23,8 +23,19 @@ NAMESPACE = "/_event"
 class ReflexSocket:
     """One Socket.IO connection to a Reflex backend, as a given client token."""
 
-    def __init__(self, backend_url: str, token: str | None = None) -> None:
+    def __init__(
+        self, backend_url: str, token: str | None = None, *, compress: bool = True
+    ) -> None:
+        """Open nothing yet (``async with`` connects).
+
+        Args:
+            backend_url: The backend's ``http://`` URL.
+            token: The tab's client token; a new random one when None.
+            compress: Ask for permessage-deflate, as browsers do (the production server,
+                ``sample_app.server``, declines it; AppHarness's uvicorn accepts it).
+        """
         base = backend_url.replace("http://", "ws://").rstrip("/")
+        self.compress = compress
         self.token = token or str(uuid.uuid4())
         self.url = f"{base}/_event/?token={self.token}&EIO=4&transport=websocket"
         self.deltas: list[dict[str, Any]] = []
@@ -34,7 +45,7 @@ class ReflexSocket:
         self.reassigned_token: str | None = None
 
     async def __aenter__(self) -> ReflexSocket:
-        self._ws = await connect(self.url)
+        self._ws = await connect(self.url, compression="deflate" if self.compress else None)
         opening = await self._ws.recv()  # Engine.IO "open" packet
         assert str(opening).startswith("0"), opening
         await self._ws.send(f"40{NAMESPACE},")  # Socket.IO connect to Reflex's namespace
@@ -60,7 +71,8 @@ class ReflexSocket:
         deadline = loop.time() + timeout
         while (remaining := deadline - loop.time()) > 0:
             try:
-                message = str(await asyncio.wait_for(self._ws.recv(), remaining))
+                async with asyncio.timeout(remaining):
+                    message = str(await self._ws.recv())
             except TimeoutError:
                 return None
             if message == "2":  # Engine.IO ping
