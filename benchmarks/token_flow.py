@@ -116,28 +116,62 @@ def diff(after: dict[str, int], before: dict[str, int]) -> dict[str, int]:
     return {k: after[k] - before.get(k, 0) for k in after if after[k] - before.get(k, 0)}
 
 
+def tab_socket(backend_url: str, tab_token: str) -> Any:
+    """The tab's Reflex socket, uncompressed, as the production server speaks to browsers."""
+    from tests.browser.reflex_socket import ReflexSocket
+
+    return ReflexSocket(backend_url, token=tab_token, compress=False)
+
+
 async def refresh_round_trips(backend_url: str, tab_token: str, count: int) -> list[float]:
     """Send onSessionTokenRequired events on the tab's socket; time each answer."""
+    async with tab_socket(backend_url, tab_token) as socket:
+        return await refreshes_on(socket, range(10_000, 10_000 + count))
+
+
+async def refreshes_on(socket: Any, request_ids: range) -> list[float]:
+    """Time one onSessionTokenRequired answer per request id on an open tab socket."""
     from sample_app.state.chat_session import ChatSessionState
-    from tests.browser.reflex_socket import ReflexSocket
 
     state_name = ChatSessionState.get_full_name()
     event = f"{state_name}.answer_token_request"
     samples: list[float] = []
-    # Uncompressed, as the production server (sample_app.server) speaks to every browser.
-    async with ReflexSocket(backend_url, token=tab_token, compress=False) as socket:
-        for request_id in range(10_000, 10_000 + count):
-            started = time.perf_counter()
-            await socket.send_event(event, {"request_id": request_id})
-            while (reply := _token_reply(socket, state_name)) is None or (
-                reply.get("request_id") != request_id
-            ):
-                if await socket.next_delta(timeout=10) is None:
-                    raise TimeoutError(f"no answer to token request {request_id}")
-            if not reply.get("token"):
-                raise RuntimeError(f"token request {request_id} refused: {reply.get('error')}")
-            samples.append((time.perf_counter() - started) * 1000)
+    for request_id in request_ids:
+        started = time.perf_counter()
+        await socket.send_event(event, {"request_id": request_id})
+        while (reply := _token_reply(socket, state_name)) is None or (
+            reply.get("request_id") != request_id
+        ):
+            if await socket.next_delta(timeout=10) is None:
+                raise TimeoutError(f"no answer to token request {request_id}")
+        if not reply.get("token"):
+            raise RuntimeError(f"token request {request_id} refused: {reply.get('error')}")
+        samples.append((time.perf_counter() - started) * 1000)
     return samples
+
+
+async def alternating_round_trips(
+    backend_url: str, tab_token: str, sandbox: Any, user_id: str, count: int
+) -> tuple[list[float], list[float]]:
+    """`count` refreshes through Reflex and `count` direct calls, in alternating rounds.
+
+    One socket and one client serve every round (a reconnect between rounds could be
+    taken for a duplicate tab and get an empty state), so only the order alternates.
+    """
+    from sample_app.sendbird_api import SendbirdClient
+
+    through_reflex: list[float] = []
+    direct: list[float] = []
+    next_id = 20_000
+    async with (
+        tab_socket(backend_url, tab_token) as socket,
+        SendbirdClient(sandbox.url, sandbox.api_token) as client,
+    ):
+        for size in round_sizes(count, ROUNDS):
+            through_reflex += await refreshes_on(socket, range(next_id, next_id + size))
+            next_id += size
+            direct += await direct_calls(client, user_id, size)
+    return through_reflex, direct
 
 
 def _token_reply(socket: Any, state_name: str) -> dict | None:
@@ -232,12 +266,17 @@ async def direct_round_trips(base_url: str, api_token: str, user_id: str, count:
     """Issue tokens straight from a SendbirdClient (no Reflex in between)."""
     from sample_app.sendbird_api import SendbirdClient
 
-    samples: list[float] = []
     async with SendbirdClient(base_url, api_token) as client:
-        for _ in range(count):
-            started = time.perf_counter()
-            await client.issue_session_token(user_id, datetime.now(UTC) + timedelta(minutes=30))
-            samples.append((time.perf_counter() - started) * 1000)
+        return await direct_calls(client, user_id, count)
+
+
+async def direct_calls(client: Any, user_id: str, count: int) -> list[float]:
+    """Time `count` token issuances on an open SendbirdClient."""
+    samples: list[float] = []
+    for _ in range(count):
+        started = time.perf_counter()
+        await client.issue_session_token(user_id, datetime.now(UTC) + timedelta(minutes=30))
+        samples.append((time.perf_counter() - started) * 1000)
     return samples
 
 
@@ -345,16 +384,10 @@ def main() -> int:
         # else the machine does at the time weighs on both alike.
         run_outside_playwright(refresh_round_trips(backend_url, tab_token, 10))
         run_outside_playwright(direct_round_trips(sandbox.url, sandbox.api_token, user_id, 10))
-        through_reflex: list[float] = []
-        direct: list[float] = []
         minted_before = minted_so_far()
-        for size in round_sizes(count, ROUNDS):
-            through_reflex += run_outside_playwright(
-                refresh_round_trips(backend_url, tab_token, size)
-            )
-            direct += run_outside_playwright(
-                direct_round_trips(sandbox.url, sandbox.api_token, user_id, size)
-            )
+        through_reflex, direct = run_outside_playwright(
+            alternating_round_trips(backend_url, tab_token, sandbox, user_id, count)
+        )
         minted = minted_so_far() - minted_before - len(direct)
         print(f"  through the Reflex backend  {percentiles(through_reflex)}")
         print(f"    (the sandbox minted {minted} tokens for these {count} refreshes)")

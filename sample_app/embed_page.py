@@ -8,9 +8,9 @@ frontend on the same port:
   carrying a ``window.sampleChatConfig`` object and one module script;
 * ``/embed/embed.js`` and ``/embed/embed.css``: the page's script and styles;
 * ``/embed/island.<hash>.js``: the widget island built by ``make island``
-  (``assets/widget-island/chat-ai-widget-island.<hash>.js``, the build its manifest names),
-  cached as immutable and sent precompressed (brotli or gzip, as the browser accepts);
-  any other hash is a 404;
+  (``assets/widget-island/chat-ai-widget-island.<hash>.js``, the build its manifest names,
+  or the one before it while its file is kept), cached as immutable and sent precompressed
+  (brotli or gzip, as the browser accepts); any other hash is a 404;
 * ``/embed/island.js``: a redirect to the current ``/embed/island.<hash>.js``, revalidated
   on every load, so a page can name one URL and still never run a stale build.
 
@@ -216,6 +216,14 @@ async def island_script(request: Request) -> Response:
     build = current if wanted == current.hash else current.previous
     if build is None or wanted != build.hash:
         return PlainTextResponse(ISLAND_UNKNOWN, status_code=404, headers=_COMMON_HEADERS)
+    try:
+        return _island_file(request, build)
+    except FileNotFoundError:  # removed by a rebuild since the manifest was read
+        return PlainTextResponse(ISLAND_UNKNOWN, status_code=404, headers=_COMMON_HEADERS)
+
+
+def _island_file(request: Request, build: IslandBuild) -> Response:
+    """`build`'s bundle in the best encoding the request accepts, cached as immutable."""
     accepted = accepted_encodings(request.headers.get("accept-encoding", ""))
     for coding, suffix in _ENCODINGS:
         variant = build.encoded(suffix)

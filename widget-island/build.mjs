@@ -11,8 +11,8 @@
 //
 // The name changes whenever the content does, so servers can mark the bundle immutable and
 // browsers keep it for a year without revalidating. The build before the current one stays:
-// a page loaded before a deploy, or an export made then, still names it and loads it later.
-// Files of older builds are removed once the manifest names the new one.
+// a page loaded before a rebuild still names it and loads it later (the embed route serves
+// it). Files of older builds are removed once the manifest names the new one.
 //
 // Options (for tests): --out-dir DIR writes elsewhere; --banner TEXT prepends a comment,
 // which changes the content, hence the name.

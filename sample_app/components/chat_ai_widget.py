@@ -58,7 +58,7 @@ class IslandNotBuiltError(RuntimeError):
 
 @dataclass(frozen=True)
 class IslandBuild:
-    """The current island build, as its manifest names it.
+    """One island build a manifest names: the current one, or the one before it.
 
     Attributes:
         file: The bundle (its `.br` and `.gz` siblings hold the same bytes, compressed).

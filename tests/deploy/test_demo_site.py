@@ -164,6 +164,7 @@ def test_a_killed_worker_leaves_the_tab_chatting_on_the_other(
     wait_until(lambda: sum(open_sockets(site)) == 1, message=f"sockets: {open_sockets(site)}")
     serving = open_sockets(site).index(1)
     tab_token = reflex_tab_token(page)
+    assert tab_token, "the tab has no Reflex token in sessionStorage"
     logins = widget_logins(sandbox)
 
     site.kill_worker(serving)

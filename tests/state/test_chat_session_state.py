@@ -223,10 +223,14 @@ async def test_browser_sent_text_is_bounded(tab: StateHarness) -> None:
 async def test_the_timeline_keeps_the_newest_events_only(tab: StateHarness) -> None:
     await tab.open_chat("alice")
 
-    for _ in range(3 * MAX_TIMELINE_EVENTS):
-        tab.chat.session_refreshed()
+    reported = 3 * MAX_TIMELINE_EVENTS
+    for number in range(reported):
+        tab.chat.session_error({"message": f"error {number}", "code": 0})
 
-    assert len(tab.chat.timeline) == MAX_TIMELINE_EVENTS
+    details = [event["detail"] for event in tab.chat.timeline]
+    # Newest first: the last MAX_TIMELINE_EVENTS reports, and nothing older.
+    newest = range(reported - 1, reported - 1 - MAX_TIMELINE_EVENTS, -1)
+    assert details == [f"error {number}" for number in newest]
 
 
 async def test_callbacks_from_a_tab_without_a_widget_change_nothing(tab: StateHarness) -> None:
