@@ -969,6 +969,7 @@ class DemoSite(StartsAndStops):
         )
         values = {
             "user_directive": "user www-data;" if os.geteuid() == 0 else "",
+            "brotli_static_module": str(BROTLI_STATIC_MODULE),
             "data_dir": str(self.data_dir),
             "host": self.config.host,
             "port": str(self.config.port),

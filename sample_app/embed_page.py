@@ -192,6 +192,10 @@ def _island_not_built() -> Response:
     )
 
 
+def _island_unknown() -> Response:
+    return PlainTextResponse(ISLAND_UNKNOWN, status_code=404, headers=_COMMON_HEADERS)
+
+
 async def island_redirect(request: Request) -> Response:
     """``GET /embed/island.js``: 307 to the current hashed island (the redirect revalidates)."""
     try:
@@ -215,11 +219,11 @@ async def island_script(request: Request) -> Response:
     wanted = request.path_params["hash"]
     build = current if wanted == current.hash else current.previous
     if build is None or wanted != build.hash:
-        return PlainTextResponse(ISLAND_UNKNOWN, status_code=404, headers=_COMMON_HEADERS)
+        return _island_unknown()
     try:
         return _island_file(request, build)
     except FileNotFoundError:  # removed by a rebuild since the manifest was read
-        return PlainTextResponse(ISLAND_UNKNOWN, status_code=404, headers=_COMMON_HEADERS)
+        return _island_unknown()
 
 
 def _island_file(request: Request, build: IslandBuild) -> Response:

@@ -107,7 +107,9 @@ def test_a_content_change_is_a_new_name_and_the_build_before_stays(
     expected = sorted(["manifest.json", *build_files(first), *build_files(second), second["legal"]])
     assert builds["files_after_second"] == expected
     assert builds["read_after_second"].file == out_dir / second["file"]
-    assert builds["read_after_second"].previous_hash == first["hash"]
+    previous = builds["read_after_second"].previous
+    assert previous is not None
+    assert previous.hash == first["hash"]
 
 
 def test_a_build_of_the_same_content_keeps_the_build_before(builds: dict[str, Any]) -> None:

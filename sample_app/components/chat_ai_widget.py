@@ -72,11 +72,6 @@ class IslandBuild:
     previous: IslandBuild | None = None
 
     @property
-    def previous_hash(self) -> str | None:
-        """The hash of the build before this one, if it is kept."""
-        return self.previous.hash if self.previous is not None else None
-
-    @property
     def asset(self) -> str:
         """Its path under assets/, which is also its URL path under the site's root."""
         return f"{ISLAND_ASSET_DIR}/{self.file.name}"
