@@ -33,9 +33,12 @@ tab, page views per second, and the "k workers / 1 worker" ratio of answers/s at
 
 What is measured:
 
-1. **Worker memory per idle tab**: RSS of the backend process(es) before and after K tabs
-   opened the chat page (socket hydrated, signed in, ``open_chat`` issued the first token)
-   and went idle; (after - before) / K in KiB.
+1. **Worker memory per idle tab**: RSS of the backend process(es) with no tab, with K/2 and
+   with K tabs that opened the chat page (socket hydrated, signed in, ``open_chat`` issued
+   the first token) and went idle. The figure is the growth from K/2 to K per added tab,
+   in KiB: what one more tab costs. The growth from 0 is printed beside it; it also holds
+   what the first tabs warm up once per process (pooled Sendbird connections, caches, the
+   allocator's high-water mark of the opening bursts).
 2. **Token answers under N concurrent tabs** (N = 10, 50, 200, 500, 1000 while it holds):
    each tab sends ``answer_token_request`` back to back over its own socket for a fixed
    time; answers/s, p50/p95/p99 latency, timeouts (per request), errors, refusals by the
@@ -101,6 +104,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
 import psutil
+
+from benchmarks.load_client import Events
 
 if TYPE_CHECKING:
     from sample_app.sandbox.control_client import SandboxControlClient
@@ -230,22 +235,42 @@ class TokenStep:
 
 @dataclass
 class MemoryFigure:
-    """Backend RSS with and without K idle tabs."""
+    """Backend RSS with no tab, with K/2 idle tabs and with K.
+
+    The figure per tab is the growth from K/2 to K tabs: what one more tab costs. The
+    growth from none to K also holds what the first tabs warm up once per process (the
+    Sendbird client's pooled connections, caches, the allocator's high-water mark of the
+    opening bursts), so it is printed beside it, not used as the per-tab figure.
+    """
 
     idle_tabs: int
     open_failures: int
     rss_before_mib: float
+    rss_half_mib: float
+    half_tabs_opened: int
     rss_after_mib: float
     open_seconds: float
     open_latency: Latency
 
     @property
+    def tabs_opened(self) -> int:
+        """Tabs open when the last RSS was read."""
+        return self.idle_tabs - self.open_failures
+
+    @property
     def kib_per_tab(self) -> float:
-        """RSS growth per idle tab, in KiB."""
-        opened = self.idle_tabs - self.open_failures
-        if opened <= 0:
+        """RSS growth per idle tab from K/2 to K tabs, in KiB."""
+        added = self.tabs_opened - self.half_tabs_opened
+        if added <= 0:
             return math.nan
-        return (self.rss_after_mib - self.rss_before_mib) * 1024 / opened
+        return (self.rss_after_mib - self.rss_half_mib) * 1024 / added
+
+    @property
+    def kib_per_tab_from_none(self) -> float:
+        """RSS growth per idle tab from no tab to K tabs, in KiB (first tabs' warm-up included)."""
+        if self.tabs_opened <= 0:
+            return math.nan
+        return (self.rss_after_mib - self.rss_before_mib) * 1024 / self.tabs_opened
 
 
 @dataclass
@@ -544,23 +569,6 @@ def sign_up_accounts(accounts_db_url: str, count: int) -> list[str]:
 # ------------------------------------------------------------------------ measuring
 
 
-def _event_names() -> dict[str, str]:
-    """The Reflex event and var names the clients send (as the compiled frontend does)."""
-    from reflex.state import State
-    from reflex_base.constants.state import FIELD_MARKER
-
-    from sample_app import routes
-    from sample_app.state.auth import AuthState
-    from sample_app.state.chat_session import ChatSessionState
-
-    return {
-        "boot": f"{State.get_full_name()}.hydrate_and_load",
-        "token_request": f"{ChatSessionState.get_full_name()}.answer_token_request",
-        "sign_in_var": f"{AuthState.get_full_name()}.sign_in_token{FIELD_MARKER}",
-        "pathname": routes.CHAT,
-    }
-
-
 def _platform_calls(control: SandboxControlClient) -> int:
     return sum(control.stats().get("platform_api", {}).values())
 
@@ -637,17 +645,25 @@ def _memory(run: _Run, options: CapacityOptions) -> MemoryFigure:
     time.sleep(options.settle_seconds)
     before = rss_bytes(run.meters.backend_pids)
     started = time.perf_counter()
-    opened = run.open_tabs(options.idle_tabs)
+    first = run.open_tabs(options.idle_tabs // 2)
     open_seconds = time.perf_counter() - started
     time.sleep(options.settle_seconds)
+    half = rss_bytes(run.meters.backend_pids)
+    started = time.perf_counter()
+    second = run.open_tabs(options.idle_tabs)
+    open_seconds += time.perf_counter() - started
+    time.sleep(options.settle_seconds)
     after = rss_bytes(run.meters.backend_pids)
+    first_failures = first.get("failed", 0)
     return MemoryFigure(
         idle_tabs=options.idle_tabs,
-        open_failures=opened.get("failed", 0),
+        open_failures=first_failures + second.get("failed", 0),
         rss_before_mib=before / 2**20,
+        rss_half_mib=half / 2**20,
+        half_tabs_opened=options.idle_tabs // 2 - first_failures,
         rss_after_mib=after / 2**20,
         open_seconds=open_seconds,
-        open_latency=Latency.of(opened["latencies_ms"]),
+        open_latency=Latency.of([*first["latencies_ms"], *second["latencies_ms"]]),
     )
 
 
@@ -785,7 +801,7 @@ def measure(
     sandbox_control.set_rate_limits({})
     say(f"  signing up {accounts} accounts...", flush=True)
     sign_in_tokens = sign_up_accounts(accounts_db_url, accounts)
-    pool = ClientPool(options.client_processes, _event_names())
+    pool = ClientPool(options.client_processes, dataclasses.asdict(Events.of_app()))
     try:
         meters = _Meters(backend_pids, sandbox_pids, pool.pids, dict(other_pids or {}))
         run = _Run(event_urls, sign_in_tokens, pool, meters, options)
@@ -887,11 +903,13 @@ def print_report(label: str, report: CapacityReport) -> None:
     )
     if report.memory is not None:
         memory = report.memory
-        opened = memory.idle_tabs - memory.open_failures
         print("\nWorker memory per idle tab (chat page open: hydrated, signed in, token issued)")
         print(
-            f"  RSS {memory.rss_before_mib:7.1f} MiB with 0 tabs, {memory.rss_after_mib:7.1f} MiB "
-            f"with {opened} tabs: {memory.kib_per_tab:6.1f} KiB per tab"
+            f"  RSS {memory.rss_before_mib:7.1f} MiB with 0 tabs, {memory.rss_half_mib:7.1f} MiB "
+            f"with {memory.half_tabs_opened}, {memory.rss_after_mib:7.1f} MiB with "
+            f"{memory.tabs_opened}: {memory.kib_per_tab:6.1f} KiB per added tab "
+            f"(from {memory.half_tabs_opened} to {memory.tabs_opened}; from 0: "
+            f"{memory.kib_per_tab_from_none:.1f}, the first tabs' warm-up included)"
         )
         latency = memory.open_latency
         print(

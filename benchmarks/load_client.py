@@ -68,6 +68,23 @@ class Events:
     sign_in_var: str = ""
     pathname: str = "/"
 
+    @classmethod
+    def of_app(cls) -> Events:
+        """The names the compiled frontend sends; imports the app (so not in a client)."""
+        from reflex.state import State
+        from reflex_base.constants.state import FIELD_MARKER
+
+        from sample_app import routes
+        from sample_app.state.auth import AuthState
+        from sample_app.state.chat_session import ChatSessionState
+
+        return cls(
+            boot=f"{State.get_full_name()}.hydrate_and_load",
+            token_request=f"{ChatSessionState.get_full_name()}.answer_token_request",
+            sign_in_var=f"{AuthState.get_full_name()}.sign_in_token{FIELD_MARKER}",
+            pathname=routes.CHAT,
+        )
+
 
 @dataclass
 class Tab:

@@ -59,6 +59,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Mount, Router
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from sample_app.event_socket import EventSocketShortcut
 from sample_app.issuance_budget import IssuanceBudgetExceededError
 from sample_app.request_context import EventRequestIds, RequestIdMiddleware
 from sample_app.sendbird_api import (
@@ -662,5 +663,10 @@ class SampleApp(rx.App):
         self.add_middleware(EventRequestIds(), index=0)
 
     def __call__(self) -> ASGIApp:
-        """Build the Reflex backend, put the API's CORS policy, then request ids around it."""
-        return RequestIdMiddleware(ApiCorsGuard(super().__call__(), cors_allowed_origins()))
+        """Build the Reflex backend, put the API's CORS policy, then request ids around it.
+
+        The event WebSocket skips the HTTP layers in between (`EventSocketShortcut`), but
+        not its request id.
+        """
+        backend = ApiCorsGuard(super().__call__(), cors_allowed_origins())
+        return RequestIdMiddleware(EventSocketShortcut(backend, self))

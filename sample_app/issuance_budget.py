@@ -196,7 +196,9 @@ class LocalIssuanceBudget:
         self.policy = policy if policy is not None else IssuancePolicy()
         self._clock = clock
         self._sleep = sleep
-        self._per_user: dict[str, deque[float]] = {}
+        # Lists, not deques: a user has a handful of stamps at most, and an empty deque
+        # alone takes 760 bytes (one kept per user active in the last minute).
+        self._per_user: dict[str, list[float]] = {}
         self._slots: deque[float] = deque(maxlen=self.policy.platform_posts_per_second)
         self._next_sweep = 0.0
 
@@ -231,13 +233,13 @@ class LocalIssuanceBudget:
         if wait > 0:
             await self._sleep(wait)
 
-    def _reserve_for_user(self, user_id: str) -> tuple[deque[float], float]:
+    def _reserve_for_user(self, user_id: str) -> tuple[list[float], float]:
         """Count one issuance for ``user_id`` now, or raise if the user is over the limit."""
         now = self._clock()
         self._sweep(now)
-        stamps = self._per_user.setdefault(user_id, deque())
+        stamps = self._per_user.setdefault(user_id, [])
         while stamps and now - stamps[0] >= USER_WINDOW_SECONDS:
-            stamps.popleft()
+            del stamps[0]
         if len(stamps) >= self.policy.tokens_per_user_per_minute:
             raise IssuanceBudgetExceededError("user", stamps[0] + USER_WINDOW_SECONDS - now)
         stamps.append(now)

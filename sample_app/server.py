@@ -23,18 +23,38 @@ Other choices, each because of what sits in front of or beside the server:
   JSON log lines stay as :mod:`sample_app.logging_config` made them;
 * no WebSocket pings of the server's own: Engine.IO already sends heartbeats, and a second
   ping per tab would only add work;
-* messages over 1 MB are refused, the limit Reflex gives Engine.IO's HTTP polling.
+* messages over 1 MB are refused, the limit Reflex gives Engine.IO's HTTP polling;
+* without Redis, the tabs' states live in this process's memory (Reflex's memory state
+  manager), not in ``.states/`` on disk, Reflex's one-process default. The disk manager is
+  there so that ``reflex run`` keeps the tabs' states across hot reloads; in production it
+  pickles and writes every changed tab at most every 2 s and lists and stats every state
+  file each time a write falls due, which cost a third of the worker's throughput in
+  ``benchmarks.capacity`` (315 against 480 answers/s at N=50 in one run). A restart loses
+  nothing a user sees: the reconnecting tab hydrates again with its sign-in token, as a tab
+  moved off a failed worker does, and no sign-in or session token is kept on disk. With
+  Redis (several workers) Reflex's Redis manager is used, as before, and an explicit
+  ``REFLEX_STATE_MANAGER_MODE`` is left as it is.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-__all__ = ["DEFAULT_PORT", "WEBSOCKET_MAX_MESSAGE_BYTES", "main", "server_options"]
+from sample_app.config import REDIS_URL_VARIABLE, load_env_file
+
+__all__ = [
+    "DEFAULT_PORT",
+    "WEBSOCKET_MAX_MESSAGE_BYTES",
+    "choose_state_manager",
+    "main",
+    "server_options",
+    "state_manager_mode",
+]
 
 DEFAULT_PORT = 8000
 #: The largest WebSocket message accepted (Reflex's POLLING_MAX_HTTP_BUFFER_SIZE).
@@ -74,6 +94,35 @@ def server_options(host: str, port: int, log_level: str = "warning") -> dict[str
     }
 
 
+#: Reflex's setting of its state store (rxconfig's ``state_manager_mode``).
+STATE_MANAGER_MODE_VARIABLE = "REFLEX_STATE_MANAGER_MODE"
+
+
+def state_manager_mode(environ: Mapping[str, str]) -> str | None:
+    """The state manager this server asks Reflex for: ``"memory"``, or None to leave it.
+
+    None when Redis is configured (Reflex then picks its Redis manager, which several
+    workers share) or when the operator chose a mode explicitly.
+    """
+    if environ.get(STATE_MANAGER_MODE_VARIABLE, "").strip():
+        return None
+    if environ.get(REDIS_URL_VARIABLE, "").strip():
+        return None
+    return "memory"
+
+
+def choose_state_manager() -> None:
+    """Put :func:`state_manager_mode`'s choice in the environment, after reading ``.env``.
+
+    ``.env`` first, so a ``REFLEX_REDIS_URL`` written there counts, as it does for
+    ``rxconfig.py``.
+    """
+    load_env_file()
+    mode = state_manager_mode(os.environ)
+    if mode is not None:
+        os.environ[STATE_MANAGER_MODE_VARIABLE] = mode
+
+
 def _app_target() -> str:
     """``module:attribute`` of the Reflex app, as Reflex's own backend runner names it."""
     from reflex_base.config import get_config
@@ -107,6 +156,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     project = str(Path.cwd())
     if project not in sys.path:
         sys.path.insert(0, project)  # the app package and rxconfig.py live here
+    choose_state_manager()  # before Reflex reads its configuration
 
     import uvicorn
 
