@@ -391,7 +391,7 @@ def test_the_app_puts_the_guard_around_reflex() -> None:
         rx.App.__call__ = lambda self: "reflex's top-level app"
         built = app()
         assert isinstance(built, RequestIdMiddleware), built
-        guard = built.app
+        guard = built.app.app  # inside the event socket's direct route
         assert isinstance(guard, ApiCorsGuard), guard
         assert guard.app == "reflex's top-level app"
         assert guard.allowed_origins == {{{ALLOWED_ORIGIN!r}}}, guard.allowed_origins

@@ -437,6 +437,8 @@ def test_the_app_puts_request_ids_outermost_and_first_among_event_middleware() -
     script = textwrap.dedent(
         """
         import reflex as rx
+        from socketio import ASGIApp
+        from sample_app.event_socket import EventSocketShortcut
         from sample_app.http_api import ApiCorsGuard
         from sample_app.request_context import EventRequestIds, RequestIdMiddleware
         from sample_app.sample_app import app
@@ -446,8 +448,13 @@ def test_the_app_puts_request_ids_outermost_and_first_among_event_middleware() -
         rx.App.__call__ = lambda self: "reflex's top-level app"
         built = app()
         assert isinstance(built, RequestIdMiddleware), built
-        assert isinstance(built.app, ApiCorsGuard), built.app
-        assert built.app.app == "reflex's top-level app"
+        assert isinstance(built.app, EventSocketShortcut), built.app
+        assert isinstance(built.app.app, ApiCorsGuard), built.app.app
+        assert built.app.app.app == "reflex's top-level app"
+        # the event socket's route: Reflex's Socket.IO app, in its header middleware
+        assert built.app.path == "/_event", built.app.path
+        assert isinstance(built.app.socket_app.app, ASGIApp), built.app.socket_app
+        assert built.app.socket_app.app.engineio_server is app.sio
         print("request ids outermost")
         """
     )
