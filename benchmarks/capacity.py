@@ -40,9 +40,13 @@ What is measured:
    what the first tabs warm up once per process (pooled Sendbird connections, caches, the
    allocator's high-water mark of the opening bursts).
 2. **Token answers under N concurrent tabs** (N = 10, 50, 200, 500, 1000 while it holds):
-   each tab sends ``answer_token_request`` back to back over its own socket for a fixed
-   time; answers/s, p50/p95/p99 latency, timeouts (per request), errors, refusals by the
-   issuance budget, worker CPU per answer and Sendbird (sandbox) calls per answer. The steps
+   each tab sends ``answer_token_request`` back to back over its own socket. All tabs ask
+   at once, so the first round is a burst whose replies all come late (the backend shares
+   itself among them); the measured window (``--step-seconds``) starts once every tab has
+   had its first reply, so answers/s, p50/p95/p99 latency and worker CPU per answer are the
+   steady state, and how long the burst took is printed beside them. Timeouts (per
+   request), errors, refusals by the issuance budget and Sendbird (sandbox) calls per
+   answer count over the whole step, burst included. The steps
    stop going up once timeouts exceed ``--max-timeout-ratio`` of the requests or a step
    (opening its new tabs included) takes longer than ``--max-step-seconds``.
 3. **Page-view capacity**: fresh tabs at a fixed concurrency, each one a page view (connect,
@@ -53,7 +57,8 @@ How CPU is attributed: the clients run in separate processes (``benchmarks/load_
 asyncio and ``websockets``, ``--client-processes`` of them) and so does the sandbox in the
 in-process topology (``benchmarks/sandbox_process.py``; ``tests/stack.py`` would run it in
 this process, sharing the backend's GIL and its CPU time). The backend's CPU is then read
-with psutil, by PID, before and after each measuring window: in-process that is this
+with psutil, by PID, before and after each measuring window (every 0.2 s during a
+token step, whose window is only known afterwards): in-process that is this
 process, which holds only the backend, the idle static-frontend server and this script's
 orchestration (blocked on pipes while a window runs); on the demo site, the worker
 processes. The sandbox's and the clients' CPU (and on the demo site each worker's, nginx's,
@@ -112,6 +117,8 @@ if TYPE_CHECKING:
     from tests.stack import SandboxHandle
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
+#: Seconds between two readings of the CPU meters during a token step.
+METER_PERIOD = 0.2
 APP_ID, BOT_ID = "capacity-app", "capacity-bot"
 PASSWORD = "correct-horse-battery-9"  # noqa: S105 - throwaway benchmark accounts
 #: The issuance budget opened for the run (read by the backend from its environment).
@@ -149,6 +156,8 @@ class CapacityOptions:
         client_processes: Client processes the tabs are spread over.
         open_concurrency: Tabs opened at once per client process while setting up.
         settle_seconds: Pause before reading RSS and between phases.
+        warmup_limit_seconds: The longest a step waits for every tab's first reply (the
+            opening burst) before its measured window starts anyway.
     """
 
     tab_counts: tuple[int, ...] = DEFAULT_TAB_COUNTS
@@ -163,6 +172,7 @@ class CapacityOptions:
     client_processes: int = 2
     open_concurrency: int = 25
     settle_seconds: float = 2.0
+    warmup_limit_seconds: float = 30.0
 
 
 @dataclass
@@ -212,6 +222,8 @@ class TokenStep:
 
     tabs: int
     seconds: float
+    window_seconds: float
+    burst_seconds: float
     answers: int
     answers_per_second: float
     latency: Latency
@@ -640,6 +652,61 @@ class _Run:
         shares, backend_seconds = self.meters.shares(before, after)
         return answers, shares, backend_seconds
 
+    def steady(
+        self, commands: Sequence[dict[str, Any]], start_at: float
+    ) -> tuple[dict[str, Any], CpuShares, float, float, float]:
+        """Send load `commands`; the merged answers and the meters over their steady window.
+
+        The meters are read every :data:`METER_PERIOD` s while the clients run. The window
+        is the intersection of the processes' windows (each starts once all its tabs had a
+        reply), narrowed to the readings inside it; only replies in it are counted.
+
+        Returns:
+            The merged answers (``in_window`` and ``latencies_ms`` of the window only), the
+            CPU shares and the backend's CPU seconds over it, its length in seconds, and
+            how long the opening burst took (from `start_at` to the window).
+        """
+        import threading
+
+        samples: list[tuple[float, _Reading]] = []
+        finished = threading.Event()
+
+        def sample() -> None:
+            time.sleep(max(0.0, start_at - time.time()))
+            while True:
+                samples.append((time.time(), self.meters.read()))
+                if finished.wait(METER_PERIOD):
+                    return
+
+        sampler = threading.Thread(target=sample, name="capacity-meters", daemon=True)
+        self.pool.send(commands)
+        sampler.start()
+        try:
+            answers = self.pool.receive()
+        finally:
+            finished.set()
+            sampler.join()
+        windows = [window for answer in answers for window in answer.get("windows", [])]
+        start = max((window[0] for window in windows), default=start_at)
+        end = min((window[1] for window in windows), default=start_at)
+        inside = [(moment, reading) for moment, reading in samples if start <= moment <= end]
+        merged = _merge(answers)
+        if len(inside) < 2:  # no common steady window: nothing to count
+            merged["in_window"], merged["latencies_ms"] = 0, []
+            first, last = samples[0], samples[-1]
+            shares, backend_seconds = self.meters.shares(first[1], last[1])
+            return merged, shares, backend_seconds, 0.0, start - start_at
+        (t0, before), (t1, after) = inside[0], inside[-1]
+        kept = [
+            (moment, latency)
+            for moment, latency in zip(merged["done_at"], merged["latencies_ms"], strict=True)
+            if t0 <= moment <= t1
+        ]
+        merged["in_window"] = len(kept)
+        merged["latencies_ms"] = [latency for _moment, latency in kept]
+        shares, backend_seconds = self.meters.shares(before, after)
+        return merged, shares, backend_seconds, t1 - t0, t0 - start_at
+
 
 def _memory(run: _Run, options: CapacityOptions) -> MemoryFigure:
     time.sleep(options.settle_seconds)
@@ -684,18 +751,20 @@ def _token_step(run: _Run, control: SandboxControlClient, tabs: int) -> TokenSte
             "start_at": start_at,
             "duration": options.step_seconds,
             "timeout": options.request_timeout,
+            "warmup_limit": options.warmup_limit_seconds,
         }
         for count in per_process
     ]
-    answers, shares, backend_seconds = run.windowed(commands, start_at, options.step_seconds)
-    merged = _merge(answers)
+    merged, shares, backend_seconds, window_seconds, burst_seconds = run.steady(commands, start_at)
     calls = _platform_calls(control) - calls_before
     in_window = merged["in_window"]
     return TokenStep(
         tabs=merged["tabs"],
         seconds=options.step_seconds,
+        window_seconds=window_seconds,
+        burst_seconds=burst_seconds,
         answers=in_window,
-        answers_per_second=in_window / options.step_seconds,
+        answers_per_second=in_window / window_seconds if window_seconds else math.nan,
         latency=Latency.of(merged["latencies_ms"]),
         timeouts=merged["timeouts"],
         errors=merged["errors"],
@@ -920,12 +989,13 @@ def print_report(label: str, report: CapacityReport) -> None:
     if report.steps:
         seconds = report.steps[0].seconds
         print(
-            "\nToken answers under N concurrent tabs "
-            f"(answer_token_request back to back, {seconds:g} s per step)"
+            "\nToken answers under N concurrent tabs (answer_token_request back to back; "
+            f"answers/s, latency and CPU over {seconds:g} s from every tab's first reply on,\n"
+            "the opening burst excluded; timeouts, errors, refusals and calls over the whole step)"
         )
         print(
             "      N  answers/s   p50 ms   p95 ms   p99 ms  timeouts  errors  refused"
-            "  CPU ms/answer  backend%  sandbox%  clients%  Sendbird calls (per answer)"
+            "  CPU ms/answer  backend%  sandbox%  clients%  Sendbird calls (per answer)  burst s"
         )
         for step in report.steps:
             per_answer = (
@@ -937,6 +1007,7 @@ def print_report(label: str, report: CapacityReport) -> None:
                 f"{step.errors:6d}  {step.refusals:7d}  {_ms(step.backend_cpu_ms_per_answer):>13s}"
                 f"  {_pct(step.cpu.backend):>8s}  {_pct(step.cpu.sandbox):>8s}  "
                 f"{_pct(step.cpu.clients):>8s}  {step.sendbird_calls:6d} ({per_answer:.2f})"
+                f"{step.burst_seconds:>22.1f}"
             )
         for step in report.steps:
             if step.error_samples:

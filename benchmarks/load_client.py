@@ -251,7 +251,11 @@ class ClientProcess:
             return await self.open_tabs(command["tabs"], command["concurrency"], command["timeout"])
         if op == "load":
             return await self.load(
-                command["tabs"], command["start_at"], command["duration"], command["timeout"]
+                command["tabs"],
+                command["start_at"],
+                command["duration"],
+                command["timeout"],
+                command["warmup_limit"],
             )
         if op == "pageviews":
             return await self.page_views(
@@ -300,38 +304,73 @@ class ClientProcess:
         }
 
     async def load(
-        self, count: int, start_at: float, duration: float, time_limit: float
+        self, count: int, start_at: float, duration: float, time_limit: float, warmup_limit: float
     ) -> dict[str, Any]:
-        """Token requests back to back on the first `count` tabs, from `start_at` (epoch s)."""
+        """Token requests back to back on the first `count` tabs, from `start_at` (epoch s).
+
+        All tabs ask at once, so the first round is a burst whose answers come late (the
+        backend shares itself between all of them). The measured window starts once every
+        tab here has had its first reply (at most `warmup_limit` s after the start) and
+        lasts `duration` s; the reply is the steady state. Replies in the window are
+        reported with their epoch times, so the parent can intersect the windows of its
+        processes; timeouts and errors count over the whole run, burst included.
+        """
         tally = Tally()
         await _sleep_until(start_at)
-        started = time.perf_counter()
-        deadline = started + duration
+        tabs = self.tabs[:count]
+        loop_started = time.perf_counter()
+        epoch_offset = time.time() - loop_started
+        waiting_first = len(tabs)
+        # [start, end] of the measured window, moved forward once every tab had a reply
+        window: list[float] = [loop_started + warmup_limit, loop_started + warmup_limit + duration]
+        if not tabs:
+            window[:] = [loop_started, loop_started + duration]
+        done_at: list[float] = []
+
+        def first_reply() -> None:
+            nonlocal waiting_first
+            waiting_first -= 1
+            now = time.perf_counter()
+            if waiting_first == 0 and now < window[0]:
+                window[:] = [now, now + duration]
 
         async def drive(tab: Tab) -> None:
-            while time.perf_counter() < deadline:
+            first = True
+            while time.perf_counter() < window[1]:
                 sent = time.perf_counter()
                 try:
                     token, error = await tab.request_token(self.events, time_limit)
                 except TimeoutError:
                     tally.timeouts += 1
-                    continue
+                    token, error = "", "timeout"
                 except TabError as lost:
                     tally.error(str(lost))
+                    if first:
+                        first_reply()
                     return
                 done = time.perf_counter()
+                if first:
+                    first = False
+                    first_reply()
                 if token:
                     tally.ok += 1
-                    tally.latencies_ms.append((done - sent) * 1000)
-                    if done <= deadline:
-                        tally.in_window += 1
+                    if window[0] <= done <= window[1]:
+                        tally.latencies_ms.append((done - sent) * 1000)
+                        done_at.append(done + epoch_offset)
+                elif error == "timeout":
+                    continue
                 elif REFUSAL.search(error):
                     tally.refusals += 1
                 else:
                     tally.error(error or "empty token reply")
 
-        await asyncio.gather(*(drive(tab) for tab in self.tabs[:count]))
-        return tally.as_dict() | {"tabs": min(count, len(self.tabs))}
+        await asyncio.gather(*(drive(tab) for tab in tabs))
+        return tally.as_dict() | {
+            "tabs": len(tabs),
+            "in_window": len(done_at),
+            "done_at": [round(moment, 4) for moment in done_at],
+            "windows": [[round(window[0] + epoch_offset, 4), round(window[1] + epoch_offset, 4)]],
+        }
 
     async def page_views(
         self,
