@@ -6,6 +6,10 @@ the sandbox do what Sendbird does over a session's life and checks what the user
 
 from __future__ import annotations
 
+import re
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
 from playwright.sync_api import Page, expect
 
 from tests.browser.conftest import SandboxHandle, Traffic
@@ -40,6 +44,12 @@ def test_user_chats_with_the_bot(page: Page, sandbox: SandboxHandle, traffic: Tr
     assert not traffic.requested(r"^PUT \S+/v3/users/"), traffic.requested("/v3/users")
     # The bot's suggested replies are offered as chips.
     expect(page.get_by_text("How are session tokens issued?")).to_be_visible()
+    # The panel says when that token expires, relative and in the browser's own time zone.
+    expires_at_ms = sandbox.tokens(user_id)[0]["expires_at"]
+    time_zone = page.evaluate("Intl.DateTimeFormat().resolvedOptions().timeZone")
+    local = datetime.fromtimestamp(expires_at_ms / 1000, ZoneInfo(time_zone))
+    expected = rf"^in 30 minutes \({local:%H:%M:%S}\)$"
+    expect(page.get_by_test_id("token-expiry")).to_have_text(re.compile(expected))
 
 
 def test_expired_token_is_refreshed_through_the_server(page: Page, sandbox: SandboxHandle) -> None:
