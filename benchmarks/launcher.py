@@ -48,32 +48,50 @@ FAILURE_SCREENSHOT = Path("test-results") / "launcher-bench-failure.png"
 
 # Runs in the page before its own scripts: records, on the page's clock (milliseconds since
 # navigation start), when the launcher is first visible and when the input takes text.
+#
+# It must not slow down what it measures: a MutationObserver only notes that the page
+# changed (no layout), and the boxes are read once per frame, in requestAnimationFrame,
+# where the frame lays the page out anyway. The stamp is that frame's start, the first
+# frame that paints the element. Python awaits `window.__launcherBenchDone` (promises)
+# instead of polling the page every frame.
 PROBE = """
 (() => {
   const LAUNCHER = __LAUNCHER__;
   const INPUT = __INPUT__;
   const HOST = '[data-testid="chat-ai-widget-host"]';
   const marks = {};
+  const done = {};
+  const settle = {};
+  for (const name of ["launcher", "input"]) done[name] = new Promise((r) => (settle[name] = r));
   window.__launcherBench = marks;
-  const shown = (selector) => {
-    const element = document.querySelector(selector);
-    if (!element) return false;
+  window.__launcherBenchDone = done;
+  const shown = (element) => {
     const box = element.getBoundingClientRect();
     return box.width > 0 && box.height > 0 && getComputedStyle(element).visibility !== "hidden";
   };
-  const ready = () => {
-    const input = document.querySelector(INPUT);
+  const ready = (input) =>
     // A contenteditable <div>, "disabled" and not editable until the channel is ready.
-    return input && shown(INPUT) && input.isContentEditable && !input.hasAttribute("disabled");
+    shown(input) && input.isContentEditable && !input.hasAttribute("disabled");
+  const mark = (name, at) => {
+    marks[name] = at;
+    settle[name](at);
   };
-  const check = () => {
+  let changed = true;
+  new MutationObserver(() => {
+    changed = true;
     if (marks.host === undefined && document.querySelector(HOST)) marks.host = performance.now();
-    if (marks.launcher === undefined && shown(LAUNCHER)) marks.launcher = performance.now();
-    if (marks.input === undefined && ready()) marks.input = performance.now();
-    return marks.launcher !== undefined && marks.input !== undefined;
+  }).observe(document, {subtree: true, childList: true, attributes: true});
+  const frame = (at) => {
+    if (changed) {
+      changed = false;
+      const launcher = marks.launcher === undefined && document.querySelector(LAUNCHER);
+      if (launcher && shown(launcher)) mark("launcher", at);
+      const input = marks.input === undefined && document.querySelector(INPUT);
+      if (input && ready(input)) mark("input", at);
+      else if (input) changed = true; // the input turns ready without a DOM change
+    }
+    if (marks.launcher === undefined || marks.input === undefined) requestAnimationFrame(frame);
   };
-  new MutationObserver(check).observe(document, {subtree: true, childList: true, attributes: true});
-  const frame = () => check() || requestAnimationFrame(frame);
   requestAnimationFrame(frame);
 })();
 """.replace("__LAUNCHER__", json.dumps(LAUNCHER)).replace("__INPUT__", json.dumps(MESSAGE_INPUT))
@@ -86,11 +104,14 @@ TIMINGS = """
   const find = (part) => resources.find((entry) => entry.name.includes(part));
   const island = find("chat-ai-widget-island");
   const settings = find("widget_setting");
-  const bridge = find("chat_ai_widget");
+  // The bridge's User Timing marks (chat_ai_widget.jsx).
+  const mark = (name) => performance.getEntriesByName(`chat-ai-widget:${name}`)[0]?.startTime;
   return {
     html: navigation.responseEnd,
     dom_ready: navigation.domContentLoadedEventEnd,
-    bridge_start: bridge?.startTime,
+    island_import: mark("island-import"),
+    island_ready: mark("island-ready"),
+    widget_mount: mark("widget-mount"),
     island_start: island?.startTime,
     island_end: island?.responseEnd,
     settings_end: settings?.responseEnd,
@@ -100,17 +121,19 @@ TIMINGS = """
 }
 """
 
-# Milestones in the order a view reaches them, with their labels in the breakdown.
+# Milestones in the order a typical warm view reaches them, with their labels.
 MILESTONES = (
     ("html", "HTML received"),
     ("dom_ready", "DOMContentLoaded (page scripts run)"),
+    ("island_start", "island requested (modulepreload)"),
+    ("island_end", "island received"),
     ("socket", "Reflex WebSocket open"),
     ("event_sent", "hydrate and on_load event sent on it"),
+    ("island_import", "island run starts (page idle)"),
     ("token", "session token received (state delta)"),
+    ("island_ready", "island run done"),
     ("host", "widget rendered by React (bridge mounts)"),
-    ("bridge_start", "bridge chunk requested"),
-    ("island_start", "island requested"),
-    ("island_end", "island received"),
+    ("widget_mount", "widget mounted into the island's root"),
     ("settings_end", "widget settings received"),
     ("launcher", "launcher visible"),
 )
@@ -206,6 +229,51 @@ class NetworkLog:
         return sum(size for rid, size in self.wire.items() if rid not in self.cached)
 
 
+# Resolves with the probe's stamp, or fails after TIMEOUT_MS (one timer, no polling).
+_AWAIT_MARK = """
+([name, timeout]) => Promise.race([
+  window.__launcherBenchDone[name],
+  new Promise((_, reject) => setTimeout(() => reject(new Error("bench-timeout")), timeout)),
+])
+"""
+
+
+# Resolves with the start of the first frame that paints the bot's echo of `marker` (the
+# page's text is read once per frame, and only after the DOM changed).
+_AWAIT_REPLY = """
+([marker, timeout]) => new Promise((resolve, reject) => {
+  const needle = `You said: "${marker}"`;
+  let changed = true;
+  const observer = new MutationObserver(() => (changed = true));
+  observer.observe(document, {subtree: true, childList: true, characterData: true});
+  const timer = setTimeout(() => reject(new Error("bench-timeout")), timeout);
+  const frame = (at) => {
+    if (changed && document.body.textContent.includes(needle)) {
+      observer.disconnect();
+      clearTimeout(timer);
+      return resolve(at);
+    }
+    changed = false;
+    requestAnimationFrame(frame);
+  };
+  requestAnimationFrame(frame);
+})
+"""
+
+
+def _await(page: Any, script: str, arg: list[Any]) -> Any:
+    """Evaluate a probe promise; a "bench-timeout" rejection becomes a Playwright timeout."""
+    from playwright.sync_api import Error as PlaywrightError
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
+    try:
+        return page.evaluate(script, arg)
+    except PlaywrightError as error:
+        if "bench-timeout" in str(error):
+            raise PlaywrightTimeout(str(error)) from None
+        raise
+
+
 def timed_view(context: Any, url: str, say: Callable[[str], None]) -> View:
     """Open the chat page in a new page of `context`; time the launcher and a reply."""
     from playwright.sync_api import TimeoutError as PlaywrightTimeout
@@ -216,33 +284,19 @@ def timed_view(context: Any, url: str, say: Callable[[str], None]) -> View:
     step = "the launcher to show"
     try:
         page.goto(url, wait_until="commit")
-        page.wait_for_function(
-            "() => window.__launcherBench?.launcher !== undefined", timeout=TIMEOUT_MS
-        )
+        _await(page, _AWAIT_MARK, ["launcher", TIMEOUT_MS])
         timings = page.evaluate(TIMINGS)
         scripts, fetched, script_bytes = network.scripts()
         wire = network.wire_bytes()
         step = "the message input to take text"
-        page.wait_for_function(
-            "() => window.__launcherBench?.input !== undefined", timeout=TIMEOUT_MS
-        )
+        _await(page, _AWAIT_MARK, ["input", TIMEOUT_MS])
         marker = f"bench {secrets.token_hex(4)}"
         box = page.locator(MESSAGE_INPUT)
         box.fill(marker)
         sent = page.evaluate("() => performance.now()")
         box.press("Enter")
         step = "the bot's reply"
-        reply = page.wait_for_function(
-            """(marker) => {
-              const needle = `You said: "${marker}"`;
-              const found = [...document.querySelectorAll("div, span, p")]
-                .some((node) => node.childElementCount === 0 && node.textContent.includes(needle));
-              return found && performance.now();
-            }""",
-            arg=marker,
-            polling="raf",
-            timeout=TIMEOUT_MS,
-        ).json_value()
+        reply = _await(page, _AWAIT_REPLY, [marker, TIMEOUT_MS])
         marks = page.evaluate("() => window.__launcherBench")
     except PlaywrightTimeout:
         FAILURE_SCREENSHOT.parent.mkdir(exist_ok=True)
