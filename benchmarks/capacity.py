@@ -13,8 +13,9 @@ The CLI measures, one after the other on the same machine (``--topology``, defau
 * ``worker``: one production worker process on its own port, twice: the lean configuration
   (``python -m sample_app.server`` with the app's defaults) and the plain one it replaces
   (:data:`PLAIN_SETTINGS`: ``reflex run --env prod --backend-only`` on Granian, Sendbird calls
-  unbounded, no sign-in cache); the sandbox in its own process, SQLite accounts, Reflex's
-  disk state manager; the tabs talk to the worker directly;
+  unbounded, no sign-in cache); the sandbox in its own process, SQLite accounts; the lean
+  worker keeps the tabs' states in memory, the plain one in Reflex's disk state manager (as
+  ``reflex run`` does); the tabs talk to the worker directly;
 * ``inprocess``: one worker, the production build through ``tests/stack.py``'s
   ``running_app`` (``AppHarnessProd``, the backend in this process), pointed at the sandbox
   (its own process), SQLite accounts, Reflex's disk state manager;
@@ -29,7 +30,8 @@ The CLI measures, one after the other on the same machine (``--topology``, defau
   within a few minutes.
 
 Then a side-by-side table: answers/s and p99 per N for each configuration, memory per idle
-tab, page views per second, and the "k workers / 1 worker" ratio of answers/s at each N.
+tab, page views per second, the refresh / direct ratio, and the "k workers / 1 worker"
+ratio of answers/s at each N.
 
 What is measured:
 
@@ -52,6 +54,11 @@ What is measured:
 3. **Page-view capacity**: fresh tabs at a fixed concurrency, each one a page view (connect,
    hydrate with the browser's sign-in token, sign-in check, ``open_chat`` until its token
    arrives), then closed; page views per second and their latency.
+4. **Refresh round trip**: one tab on an account of its own asks for tokens one at a time
+   (``answer_token_request`` until its ``token_reply``), in ``REFRESH_ROUNDS`` rounds that
+   alternate with as many direct ``SendbirdClient.issue_session_token`` calls from this
+   process for the same user, so both see the same machine state; p50 through the worker
+   over p50 direct is the price of going through Reflex (``--refreshes``; warmed up first).
 
 How CPU is attributed: the clients run in separate processes (``benchmarks/load_client.py``,
 asyncio and ``websockets``, ``--client-processes`` of them) and so does the sandbox in the
@@ -90,6 +97,7 @@ rate limiter is switched off at the start of :func:`measure`.
 from __future__ import annotations
 
 import argparse
+import asyncio
 import contextlib
 import dataclasses
 import json
@@ -158,6 +166,8 @@ class CapacityOptions:
         settle_seconds: Pause before reading RSS and between phases.
         warmup_limit_seconds: The longest a step waits for every tab's first reply (the
             opening burst) before its measured window starts anyway.
+        refreshes: Token refreshes of the one-tab refresh figure, and as many direct calls
+            (0 skips it).
     """
 
     tab_counts: tuple[int, ...] = DEFAULT_TAB_COUNTS
@@ -173,6 +183,7 @@ class CapacityOptions:
     open_concurrency: int = 25
     settle_seconds: float = 2.0
     warmup_limit_seconds: float = 30.0
+    refreshes: int = 300
 
 
 @dataclass
@@ -286,6 +297,28 @@ class MemoryFigure:
 
 
 @dataclass
+class RefreshFigure:
+    """One tab's token refreshes one at a time, beside direct calls to the same sandbox.
+
+    The through-backend round trip is the widget's: `answer_token_request` on the tab's
+    socket until its `token_reply`. The direct one is this process's `SendbirdClient`
+    issuing a token for the same user. They run in alternating rounds, so whatever else
+    the machine does weighs on both alike; the backend and the sandbox each run in a
+    process of their own, as in a deployment.
+    """
+
+    through_backend: Latency
+    direct: Latency
+    rounds: int
+    count: int
+
+    @property
+    def ratio(self) -> float:
+        """p50 through the backend / p50 direct."""
+        return self.through_backend.p50 / self.direct.p50 if self.direct.p50 else math.nan
+
+
+@dataclass
 class PageViews:
     """The page-view test."""
 
@@ -312,6 +345,7 @@ class CapacityReport:
     accounts: int
     client_processes: int
     memory: MemoryFigure | None = None
+    refresh: RefreshFigure | None = None
     steps: list[TokenStep] = field(default_factory=list)
     stop_reason: str = ""
     page_views: PageViews | None = None
@@ -708,6 +742,80 @@ class _Run:
         return merged, shares, backend_seconds, t1 - t0, t0 - start_at
 
 
+REFRESH_ROUNDS = 6
+
+
+async def _refresh_round_trips(
+    event_url: str,
+    sign_in_token: str,
+    control: SandboxControlClient,
+    sendbird_api: tuple[str, str],
+    count: int,
+    time_limit: float,
+) -> tuple[list[float], list[float]]:
+    """`count` refreshes on one tab and `count` direct issuances, in alternating rounds."""
+    from datetime import UTC, datetime, timedelta
+
+    from benchmarks.load_client import Events, Tab
+    from sample_app.sendbird_api import SendbirdClient
+
+    events = Events.of_app()
+    tab = Tab(url=event_url, sign_in_token=sign_in_token)
+    await tab.open(events, time_limit)
+    through_backend: list[float] = []
+    direct: list[float] = []
+    try:
+        # open_chat created the tab's user: the newest token at the sandbox is its own.
+        user_id = max(control.tokens(), key=lambda row: row["issued_at"])["user_id"]
+        base_url, api_token = sendbird_api
+        async with SendbirdClient(base_url, api_token) as client:
+            for _ in range(REFRESH_ROUNDS):
+                for _ in range(max(1, count // REFRESH_ROUNDS)):
+                    started = time.perf_counter()
+                    token, error = await tab.request_token(events, time_limit)
+                    if not token:
+                        raise RuntimeError(f"a refresh was refused: {error}")
+                    through_backend.append((time.perf_counter() - started) * 1000)
+                for _ in range(max(1, count // REFRESH_ROUNDS)):
+                    started = time.perf_counter()
+                    expires_at = datetime.now(UTC) + timedelta(minutes=30)
+                    await client.issue_session_token(user_id, expires_at)
+                    direct.append((time.perf_counter() - started) * 1000)
+    finally:
+        await tab.close()
+    return through_backend, direct
+
+
+def _refresh(
+    event_url: str,
+    accounts_db_url: str,
+    control: SandboxControlClient,
+    sendbird_api: tuple[str, str],
+    options: CapacityOptions,
+) -> RefreshFigure:
+    # An account of its own: the token steps' accounts keep their per-minute budget.
+    (sign_in_token,) = sign_up_accounts(accounts_db_url, 1)
+    warm_up = max(10, options.refreshes // 10)
+    asyncio.run(
+        _refresh_round_trips(
+            event_url, sign_in_token, control, sendbird_api, warm_up, options.request_timeout
+        )
+    )
+    through_backend, direct = asyncio.run(
+        _refresh_round_trips(
+            event_url,
+            sign_in_token,
+            control,
+            sendbird_api,
+            options.refreshes,
+            options.request_timeout,
+        )
+    )
+    return RefreshFigure(
+        Latency.of(through_backend), Latency.of(direct), REFRESH_ROUNDS, len(direct)
+    )
+
+
 def _memory(run: _Run, options: CapacityOptions) -> MemoryFigure:
     time.sleep(options.settle_seconds)
     before = rss_bytes(run.meters.backend_pids)
@@ -830,6 +938,7 @@ def measure(
     *,
     sandbox_pids: Sequence[int] = (),
     other_pids: Mapping[str, PidSource] | None = None,
+    sendbird_api: tuple[str, str] | None = None,
     options: CapacityOptions | None = None,
     progress: bool = True,
 ) -> CapacityReport:
@@ -852,6 +961,8 @@ def measure(
             this machine or not measurable (then "n/a").
         other_pids: More processes whose CPU share is printed next to the backend's, by
             name (e.g. ``{"nginx": [...], "PostgreSQL": with_children(postmaster)}``).
+        sendbird_api: The sandbox's Platform API base URL and API token, for the refresh
+            figure's direct calls; None skips that figure.
         options: What to run (defaults: :class:`CapacityOptions`).
         progress: Print a line per phase while running.
 
@@ -870,6 +981,11 @@ def measure(
     sandbox_control.set_rate_limits({})
     say(f"  signing up {accounts} accounts...", flush=True)
     sign_in_tokens = sign_up_accounts(accounts_db_url, accounts)
+    if sendbird_api is not None and options.refreshes > 0:
+        say(f"  refresh round trip: {options.refreshes} on one tab, as many direct...", flush=True)
+        report.refresh = _refresh(
+            event_urls[0], accounts_db_url, sandbox_control, sendbird_api, options
+        )
     pool = ClientPool(options.client_processes, dataclasses.asdict(Events.of_app()))
     try:
         meters = _Meters(backend_pids, sandbox_pids, pool.pids, dict(other_pids or {}))
@@ -986,6 +1102,21 @@ def print_report(label: str, report: CapacityReport) -> None:
             f"{_ms(latency.p50).strip()} ms, p99 {_ms(latency.p99).strip()} ms; "
             f"{memory.open_failures} failed)"
         )
+    if report.refresh is not None:
+        refresh = report.refresh
+        print(
+            "\nToken refresh round trip, one tab, one at a time (answer_token_request until "
+            f"its token_reply), in {refresh.rounds} rounds alternating with direct calls"
+        )
+        for label, latency in (
+            ("through the worker", refresh.through_backend),
+            ("direct client -> sandbox", refresh.direct),
+        ):
+            print(
+                f"  {label:26s} p50 {latency.p50:6.2f} ms   p95 {latency.p95:6.2f} ms   "
+                f"p99 {latency.p99:6.2f} ms   (n={refresh.count})"
+            )
+        print(f"  p50 through the worker / direct: {refresh.ratio:.2f}")
     if report.steps:
         seconds = report.steps[0].seconds
         print(
@@ -1201,6 +1332,7 @@ def measure_in_process(options: CapacityOptions) -> CapacityReport:
                     sandbox.control,
                     f"sqlite:///{workdir / 'accounts.db'}",
                     sandbox_pids=[sandbox_pid],
+                    sendbird_api=(sandbox.url, sandbox.api_token),
                     options=options,
                 )
         finally:
@@ -1282,6 +1414,7 @@ def measure_worker(options: CapacityOptions, *, plain: bool = False) -> Capacity
                 sandbox.control,
                 env["REFLEX_DB_URL"],
                 sandbox_pids=[sandbox_pid],
+                sendbird_api=(sandbox.url, sandbox.api_token),
                 options=options,
             )
     finally:
@@ -1492,6 +1625,8 @@ def print_comparison(configurations: Sequence[Configuration]) -> None:
     ]
     print("  " + f"{'idle tab, KiB':>18s}" + "".join(_cell(v, width) for v in memory))
     print("  " + f"{'page views/s':>18s}" + "".join(_cell(v, width) for v in views))
+    refresh = [c.report.refresh.ratio if c.report and c.report.refresh else math.nan for c in shown]
+    print("  " + f"{'refresh / direct':>18s}" + "".join(_cell(v, width, 2) for v in refresh))
     by_key = {c.key: c.report for c in shown}
     lean, plain = by_key.get("lean 1w"), by_key.get("plain 1w")
     if lean is not None and plain is not None:
@@ -1594,6 +1729,12 @@ def build_parser() -> argparse.ArgumentParser:
     add("--page-view-concurrency", type=int, default=defaults.page_view_concurrency)
     add("--page-view-seconds", type=float, default=defaults.page_view_seconds, help="0: skip")
     add(
+        "--refreshes",
+        type=int,
+        default=defaults.refreshes,
+        help="one-tab refreshes timed beside direct calls (0: skip)",
+    )
+    add(
         "--accounts",
         type=int,
         default=defaults.accounts,
@@ -1619,6 +1760,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         accounts=None if args.accounts is None else max(1, args.accounts),
         client_processes=max(1, args.client_processes),
         open_concurrency=max(1, args.open_concurrency),
+        refreshes=max(0, args.refreshes),
     )
     demo_options = dataclasses.replace(
         options, tab_counts=args.demo_tabs, step_seconds=args.demo_step_seconds
