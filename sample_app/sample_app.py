@@ -3,6 +3,7 @@
 import reflex as rx
 
 from sample_app.components.how_it_works import STYLESHEET as HOW_IT_WORKS_STYLESHEET
+from sample_app.components.session_panel import STYLESHEET as SESSION_PANEL_STYLESHEET
 from sample_app.config import get_settings
 from sample_app.http_api import SampleApp, api_transformer, cors_allowed_origins
 from sample_app.logging_config import configure_logging
@@ -20,7 +21,7 @@ cors_allowed_origins()  # API_CORS_ALLOWED_ORIGINS too
 # process and port through Reflex's api_transformer hook (sample_app/http_api.py).
 app = SampleApp(
     head_components=[rx.el.link(rel="icon", href="/favicon.svg", type="image/svg+xml")],
-    stylesheets=[HOW_IT_WORKS_STYLESHEET],
+    stylesheets=[HOW_IT_WORKS_STYLESHEET, SESSION_PANEL_STYLESHEET],
     api_transformer=api_transformer,
 )
 app.register_lifespan_task(backend_lifespan)

@@ -3,34 +3,56 @@
 The session callbacks land in the server state and show up as a status, the token's expiry,
 the last refresh and error, and a timeline of events, with the actions that make sense in
 each state.
+
+Plain HTML elements styled by `assets/session_panel.css` (Radix's own tokens), not a Radix
+component per line: the panel re-renders on every state delta of a page load, and with
+about 35 Radix components it cost the chat page some 90 ms of script before the widget's
+launcher could show (`benchmarks/launcher.py`).
 """
 
+from typing import Any
+
 import reflex as rx
+from reflex.event import EventType
 
 from sample_app.state.chat_session import ChatSessionState, SessionEvent
 
 # Linked into assets/external/ by Reflex so Vite can import it as a module.
 _TOKEN_EXPIRY_MODULE = rx.asset(path="token_expiry.jsx", shared=True).importable_path
 
+STYLESHEET = "/session_panel.css"
+
 
 def _row(label: str, value: rx.Component) -> rx.Component:
-    return rx.hstack(
-        rx.text(label, size="2", color_scheme="gray", min_width="110px"),
-        value,
-        align="center",
-        width="100%",
-    )
+    """One fact of the session: a term and its value in the panel's description list."""
+    return rx.el.div(rx.el.dt(label), rx.el.dd(value))
 
 
 def _timeline_item(event: SessionEvent) -> rx.Component:
-    return rx.hstack(
-        rx.code(event["at"], size="1"),
-        rx.text(event["kind"], size="2", weight="medium"),
-        rx.text(event["detail"], size="1", color_scheme="gray"),
-        align="baseline",
-        spacing="2",
-        wrap="wrap",
-        role="listitem",
+    return rx.el.li(
+        rx.el.code(event["at"]),
+        rx.el.span(event["kind"], class_name="session-event-kind"),
+        rx.el.span(event["detail"], class_name="session-muted"),
+    )
+
+
+def _button(
+    label: str,
+    on_click: EventType[()],
+    *,
+    variant: str = "solid",
+    tone: str = "accent",
+    disabled: Any = False,  # a bool Var; `~State.flag` types as int to mypy
+) -> rx.Component:
+    """A panel button; `variant` (solid, soft, outline) and `tone` (accent, red) pick its look."""
+    return rx.el.button(
+        label,
+        on_click=on_click,
+        disabled=disabled,
+        type="button",
+        class_name="session-button",
+        data_variant=variant,
+        data_tone=tone,
     )
 
 
@@ -51,43 +73,27 @@ class TokenExpiry(rx.Component):
 def _expiry() -> rx.Component:
     return rx.cond(
         ChatSessionState.token_expires_at != "",
-        rx.text(
+        rx.el.span(
             TokenExpiry.create(expires_at=ChatSessionState.token_expires_at),
             data_testid="token-expiry",
         ),
-        rx.text("no token", color_scheme="gray"),
+        rx.el.span("no token", class_name="session-muted"),
     )
 
 
 def _sandbox_controls() -> rx.Component:
     """Buttons that make the sandbox do what Sendbird does over a session's life."""
+    state = ChatSessionState
     return rx.cond(
-        ChatSessionState.on_sandbox & ChatSessionState.widget_visible,
-        rx.vstack(
-            rx.text("Make the sandbox…", size="2", weight="medium"),
-            rx.hstack(
-                rx.button(
-                    "Expire token now",
-                    on_click=ChatSessionState.sandbox_expire_token,
-                    size="1",
-                    variant="soft",
-                ),
-                rx.button(
-                    "Expire session key",
-                    on_click=ChatSessionState.sandbox_expire_session_key,
-                    size="1",
-                    variant="soft",
-                ),
-                rx.button(
-                    "Revoke session",
-                    on_click=ChatSessionState.sandbox_revoke,
-                    size="1",
-                    variant="soft",
-                    color_scheme="red",
-                ),
-                wrap="wrap",
+        state.on_sandbox & state.widget_visible,
+        rx.el.div(
+            rx.el.p("Make the sandbox…", class_name="session-label"),
+            rx.el.div(
+                _button("Expire token now", state.sandbox_expire_token, variant="soft"),
+                _button("Expire session key", state.sandbox_expire_session_key, variant="soft"),
+                _button("Revoke session", state.sandbox_revoke, variant="soft", tone="red"),
+                class_name="session-actions",
             ),
-            spacing="1",
         ),
     )
 
@@ -96,67 +102,64 @@ def session_panel() -> rx.Component:
     """The panel next to the widget."""
     state = ChatSessionState
     return rx.card(
-        rx.vstack(
+        rx.el.div(
             rx.heading("Session", size="4"),
-            _row(
-                "Status",
-                # Until the page's on_load has run, the state is the previous page view's
-                # (a reload keeps it): its "Connected" is stale, so it is not shown.
-                rx.badge(
-                    rx.cond(rx.State.is_hydrated, state.status, "Loading…"),
-                    color_scheme=rx.cond(rx.State.is_hydrated, state.status_tone, "gray"),
-                    data_testid="session-status",
+            rx.el.dl(
+                _row(
+                    "Status",
+                    # Until the page's on_load has run, the state is the previous page view's
+                    # (a reload keeps it): its "Connected" is stale, so it is not shown.
+                    rx.el.span(
+                        rx.cond(rx.State.is_hydrated, state.status, "Loading…"),
+                        class_name="session-badge",
+                        data_tone=rx.cond(rx.State.is_hydrated, state.status_tone, "gray"),
+                        data_testid="session-status",
+                    ),
                 ),
+                _row(
+                    "Sendbird user",
+                    rx.el.code(state.sendbird_user_id, data_testid="sendbird-user-id"),
+                ),
+                _row("Token expires", _expiry()),
+                _row(
+                    "Last refresh",
+                    rx.el.span(
+                        rx.cond(state.last_refresh_at != "", state.last_refresh_at + " UTC", "—"),
+                        data_testid="last-refresh",
+                    ),
+                ),
+                _row(
+                    "Last error",
+                    rx.el.span(
+                        rx.cond(state.last_error != "", state.last_error, "—"),
+                        data_tone=rx.cond(state.last_error != "", "red", "gray"),
+                        data_testid="last-error",
+                    ),
+                ),
+                class_name="session-facts",
             ),
-            _row("Sendbird user", rx.code(state.sendbird_user_id, data_testid="sendbird-user-id")),
-            _row("Token expires", _expiry()),
-            _row(
-                "Last refresh",
-                rx.text(
-                    rx.cond(state.last_refresh_at != "", state.last_refresh_at + " UTC", "—"),
-                    data_testid="last-refresh",
-                ),
-            ),
-            _row(
-                "Last error",
-                rx.text(
-                    rx.cond(state.last_error != "", state.last_error, "—"),
-                    color_scheme=rx.cond(state.last_error != "", "red", "gray"),
-                    data_testid="last-error",
-                ),
-            ),
-            rx.hstack(
-                rx.button(
-                    "Reconnect",
-                    on_click=state.reconnect,
-                    disabled=~state.reconnect_offered,
-                    size="2",
-                ),
-                rx.button(
+            rx.el.div(
+                _button("Reconnect", state.reconnect, disabled=~state.reconnect_offered),
+                _button(
                     "End session",
-                    on_click=state.end_session,
-                    disabled=~state.widget_visible,
-                    size="2",
+                    state.end_session,
                     variant="outline",
+                    disabled=~state.widget_visible,
                 ),
-                spacing="2",
+                class_name="session-actions",
             ),
             _sandbox_controls(),
-            rx.divider(),
-            rx.text("Timeline (newest first)", size="2", weight="medium"),
-            rx.scroll_area(
-                rx.vstack(
-                    rx.foreach(state.timeline, _timeline_item),
-                    spacing="1",
-                    role="list",
-                    aria_label="Session timeline",
-                    data_testid="session-timeline",
-                ),
-                max_height="260px",
-                type="auto",
+            rx.el.hr(),
+            rx.el.p("Timeline (newest first)", class_name="session-label"),
+            rx.el.ol(
+                rx.foreach(state.timeline, _timeline_item),
+                # `list-style: none` drops the list role in some browsers: say it.
+                role="list",
+                aria_label="Session timeline",
+                data_testid="session-timeline",
+                class_name="session-timeline",
             ),
-            spacing="3",
-            width="100%",
+            class_name="session-panel",
         ),
         width="100%",
     )
