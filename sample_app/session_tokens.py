@@ -516,6 +516,14 @@ class SessionTokenService:
         # passes) must not cancel the issuance the other callers are waiting for.
         return await asyncio.shield(task)
 
+    async def has_cached_token(self, identity: SendbirdIdentity) -> bool:
+        """Whether ``token_for(identity)`` would answer now from the cache, without Sendbird.
+
+        A page view uses it to show "issuing" only when issuing will take a round trip.
+        """
+        cached = await self._store.get(identity.user_id)
+        return cached is not None and self._serves_page_view(cached, identity, self._now())
+
     async def revoke(self, user_id: str) -> None:
         """Revoke all of the user's tokens at Sendbird and forget them here (sign-out).
 
@@ -590,10 +598,8 @@ class SessionTokenService:
         self, cached: CachedToken | None, identity: SendbirdIdentity, force_new: bool
     ) -> IssuedSessionToken | None:
         """The cached token if this request may have it (counted), else None."""
-        if cached is None or cached.profile != (identity.nickname, identity.profile_url):
-            return None
         now = self._now()
-        if not self._is_fresh(cached.issued, now):
+        if cached is None or not self._serves_page_view(cached, identity, now):
             return None
         if not force_new:
             self._reused += 1
@@ -628,8 +634,15 @@ class SessionTokenService:
         now = self._now()
         if force_new:
             return self._is_young(cached, now)
-        wanted = (identity.nickname, identity.profile_url)
-        return self._is_fresh(cached.issued, now) and cached.profile == wanted
+        return self._serves_page_view(cached, identity, now)
+
+    def _serves_page_view(
+        self, cached: CachedToken, identity: SendbirdIdentity, now: datetime
+    ) -> bool:
+        """Whether ``cached`` is fresh and was minted for this profile (a page view may have it)."""
+        return cached.profile == (identity.nickname, identity.profile_url) and self._is_fresh(
+            cached.issued, now
+        )
 
     async def _sync_and_issue(
         self, identity: SendbirdIdentity, force_new: bool

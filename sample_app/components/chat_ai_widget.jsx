@@ -22,6 +22,7 @@
  * cached channel, so a channel deleted at Sendbird cannot leave the new widget blank.
  */
 import { useEffect, useRef } from "react";
+import { preload } from "react-dom";
 
 // The server answers in well under a second; the SDK itself gives up after 60 s.
 const TOKEN_REPLY_TIMEOUT_MS = 30000;
@@ -30,10 +31,17 @@ const TOKEN_REPLY_TIMEOUT_MS = 30000;
 // (and then refuses them); the island is a finished bundle to load as-is.
 const absolute = (url) => new URL(url, window.location.href).href;
 
-// How long the island may wait for an idle moment before it is run anyway, and, where
-// there is no requestIdleCallback (Safari), how long after the page's script it is run.
+// How long the island may wait for an idle moment before it is run anyway.
 const PRELOAD_IDLE_TIMEOUT_MS = 3000;
-const PRELOAD_FALLBACK_DELAY_MS = 200;
+// How long the "mounted" report may wait for one (see the bridge's mount effect).
+const MOUNTED_REPORT_IDLE_TIMEOUT_MS = 1000;
+// Where there is no requestIdleCallback (Safari), how long "when idle" waits instead.
+const IDLE_FALLBACK_DELAY_MS = 200;
+
+const whenIdle = (run, timeout) =>
+  typeof window.requestIdleCallback === "function"
+    ? window.requestIdleCallback(run, { timeout })
+    : setTimeout(run, IDLE_FALLBACK_DELAY_MS);
 
 /**
  * Get the island ready before the widget can mount: fetched at once, run when idle.
@@ -55,10 +63,39 @@ export function preloadIsland(url) {
   link.rel = "modulepreload";
   link.href = href;
   document.head.appendChild(link);
-  const whenIdle =
-    window.requestIdleCallback ?? ((run) => setTimeout(run, PRELOAD_FALLBACK_DELAY_MS));
   // A failure is reported by the mount that needs the module (and retried there).
-  whenIdle(() => loadIsland(url).catch(() => {}), { timeout: PRELOAD_IDLE_TIMEOUT_MS });
+  whenIdle(() => loadIsland(url).catch(() => {}), PRELOAD_IDLE_TIMEOUT_MS);
+}
+
+/**
+ * The URL the widget (1.7.10) fetches its settings from before it shows anything: with the
+ * manual session strategy `{apiHost}/v3/bots/{botId}/{appId}/widget_setting?`, no query,
+ * a plain fetch() (no headers, no credentials).
+ */
+export function widgetSettingsUrl(apiHost, botId, applicationId) {
+  return `${apiHost.replace(/\/$/, "")}/v3/bots/${botId}/${applicationId}/widget_setting?`;
+}
+
+/**
+ * Fetch the widget's settings while the server issues the first token.
+ *
+ * The widget asks for them only once it has mounted, and shows its launcher only once they
+ * have arrived: one round trip to Sendbird (the sandbox here) after the island has run.
+ * Rendered beside the widget, not inside its condition, this component gets the ids as
+ * soon as the page load's first state update carries them (before the token), and asks
+ * the browser to preload the same request (`as: "fetch"`, CORS without credentials, as
+ * the widget's fetch() is), which the widget's fetch() then takes from the preload cache.
+ * The settings are public (the widget fetches them without any token). React dedupes
+ * repeated preloads of one URL, so re-renders cost nothing.
+ */
+export function WidgetSettingsPreload({ apiHost, botId, applicationId }) {
+  if (apiHost && botId && applicationId) {
+    preload(widgetSettingsUrl(apiHost, botId, applicationId), {
+      as: "fetch",
+      crossOrigin: "anonymous",
+    });
+  }
+  return null;
 }
 
 // User Timing marks of the island's way to the screen (the launcher benchmark reads them).
@@ -213,18 +250,23 @@ export function ChatAiWidgetBridge(props) {
   // One configureSession per mounted widget. Callbacks from a widget that has been
   // unmounted (its SDK still reports the disconnect) are ignored, so a remount is never
   // overwritten by the previous instance's onSessionClosed.
-  const makeConfigureSession = (isCurrent, observers) => (sdk) => {
+  // `beforeReport` runs before anything is reported to the server (see the mount effect).
+  const makeConfigureSession = (isCurrent, observers, beforeReport) => (sdk) => {
     if (sdk) {
-      const report = (state, detail) =>
-        isCurrent() && latest.current.onConnectionStatus?.(state, detail);
+      const report = (state, detail) => {
+        if (!isCurrent()) return;
+        beforeReport();
+        latest.current.onConnectionStatus?.(state, detail);
+      };
       observers.push(observeConnection(sdk, report));
     }
-    return sessionHandlers(isCurrent);
+    return sessionHandlers(isCurrent, beforeReport);
   };
 
-  const sessionHandlers = (isCurrent) => ({
+  const sessionHandlers = (isCurrent, beforeReport) => ({
     onSessionTokenRequired: (resolve, reject) => {
       if (!isCurrent()) return reject(new Error("The chat widget was unmounted."));
+      beforeReport();
       const requestId = nextRequestId.current++;
       const timer = setTimeout(() => {
         if (pending.current.delete(requestId)) {
@@ -234,9 +276,10 @@ export function ChatAiWidgetBridge(props) {
       pending.current.set(requestId, { resolve, reject, timer });
       latest.current.onSessionTokenRequired?.(requestId);
     },
-    onSessionRefreshed: () => isCurrent() && latest.current.onSessionRefreshed?.(),
-    onSessionError: (error) => isCurrent() && latest.current.onSessionError?.(errorDetail(error)),
-    onSessionClosed: () => isCurrent() && latest.current.onSessionClosed?.(),
+    onSessionRefreshed: () => isCurrent() && (beforeReport(), latest.current.onSessionRefreshed?.()),
+    onSessionError: (error) =>
+      isCurrent() && (beforeReport(), latest.current.onSessionError?.(errorDetail(error))),
+    onSessionClosed: () => isCurrent() && (beforeReport(), latest.current.onSessionClosed?.()),
   });
 
   // The server's answer to a token request.
@@ -257,8 +300,20 @@ export function ChatAiWidgetBridge(props) {
     let cancelled = false;
     let handle = null;
     const observers = [];
-    const configureSession = makeConfigureSession(() => !cancelled, observers);
     const status = (state, detail = "") => latest.current.onIslandStatus?.(state, detail);
+    // "mounted" is reported once the page is idle, after the widget's first render (its
+    // launcher), not in the middle of it: the server's answer re-renders the session panel,
+    // which would otherwise compete with the widget for the main thread. Anything the widget
+    // reports meanwhile (connection, session callbacks) sends it first, so the server sees
+    // the order things happened in.
+    let mountedDetail = null;
+    const reportMounted = () => {
+      if (mountedDetail === null || cancelled) return;
+      const detail = mountedDetail;
+      mountedDetail = null;
+      status("mounted", detail);
+    };
+    const configureSession = makeConfigureSession(() => !cancelled, observers, reportMounted);
     status("loading");
     loadIsland(islandUrl)
       .then((island) => {
@@ -280,7 +335,8 @@ export function ChatAiWidgetBridge(props) {
         };
         mark("widget-mount");
         handle = island.mountChatAiWidget(hostRef.current, widgetProps);
-        status("mounted", island.islandReactVersion);
+        mountedDetail = String(island.islandReactVersion);
+        whenIdle(reportMounted, MOUNTED_REPORT_IDLE_TIMEOUT_MS);
       })
       .catch((error) => {
         if (!cancelled) status("error", `The chat widget failed to load: ${errorDetail(error).message}`);

@@ -308,7 +308,28 @@ class ChatAiWidget(rx.Component):
         return [f"preloadIsland({self.island_url!s});"]
 
 
+class WidgetSettingsPreload(rx.Component):
+    """Preloads the widget's settings request while the first token is being issued.
+
+    The widget fetches `{api_host}/v3/bots/{bot_id}/{app_id}/widget_setting?` only after
+    it has mounted and shows its launcher only once the answer is there; rendered outside
+    the widget's condition, this starts the same request as soon as the ids are known
+    (see `WidgetSettingsPreload` in the bridge). Renders nothing.
+    """
+
+    library = _BRIDGE_MODULE
+    tag = "WidgetSettingsPreload"
+
+    api_host: rx.Var[str]
+    """Sendbird REST host, as passed to the widget."""
+    bot_id: rx.Var[str]
+    """The AI chatbot's user id."""
+    application_id: rx.Var[str]
+    """Sendbird application id."""
+
+
 chat_ai_widget = ChatAiWidget.create
+widget_settings_preload = WidgetSettingsPreload.create
 
 
 def bridge_source() -> str:

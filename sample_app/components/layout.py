@@ -9,9 +9,13 @@ def mode_badge() -> rx.Component:
     """Say plainly whether the app runs on the local sandbox or on real Sendbird."""
     settings = get_settings()
     if settings.is_sandbox:
-        return rx.tooltip(
-            rx.badge("Local Sendbird sandbox", color_scheme="amber", size="2"),
-            content=(
+        # A native tooltip (`title`): the chat page's notice says the same at length, and a
+        # Radix tooltip would be one more component for every page view to hydrate.
+        return rx.badge(
+            "Local Sendbird sandbox",
+            color_scheme="amber",
+            size="2",
+            title=(
                 "No Sendbird credentials are configured, so the app runs on its embedded "
                 f"sandbox at {settings.widget_api_host}. Put SENDBIRD_APP_ID, "
                 "SENDBIRD_API_TOKEN and SENDBIRD_BOT_ID in .env to use real Sendbird."

@@ -3,7 +3,7 @@
 import reflex as rx
 
 from sample_app import routes
-from sample_app.components.chat_ai_widget import chat_ai_widget
+from sample_app.components.chat_ai_widget import chat_ai_widget, widget_settings_preload
 from sample_app.components.how_it_works import how_it_works
 from sample_app.components.layout import page_frame, sandbox_notice
 from sample_app.components.session_panel import session_panel
@@ -18,7 +18,7 @@ def widget() -> rx.Component:
     so a sign-out in one tab empties it in the others and unmounts their widgets at once.
     """
     state = ChatSessionState
-    return rx.cond(
+    shown = rx.cond(
         state.widget_visible & (state.session_token != "") & (state.sign_in_token != ""),
         chat_ai_widget(
             application_id=state.app_id,
@@ -40,6 +40,13 @@ def widget() -> rx.Component:
             on_island_status=state.island_status,
             on_connection_status=state.connection_status,
         ),
+    )
+    # The widget's settings are fetched while the token is issued, not after the mount.
+    return rx.fragment(
+        widget_settings_preload(
+            api_host=state.widget_api_host, bot_id=state.bot_id, application_id=state.app_id
+        ),
+        shown,
     )
 
 

@@ -92,7 +92,6 @@ class ChatSessionState(AuthState):
     phase: str = SessionPhase.NOT_STARTED.value
     last_refresh_at: str = ""
     last_error: str = ""
-    island_state: str = ""
     timeline: list[SessionEvent] = []
     # Whether the widget is rendered (a token exists and the session is not ended).
     widget_visible: bool = False
@@ -124,7 +123,10 @@ class ChatSessionState(AuthState):
         self.timeline = [event, *earlier[: MAX_TIMELINE_EVENTS - 1]]
 
     def _set_phase(self, phase: SessionPhase) -> None:
-        self.phase = phase.value
+        # Only a change: an assignment marks the var and the three computed from it dirty,
+        # and each refresh would send all four again unchanged.
+        if self.phase != phase.value:
+            self.phase = phase.value
 
     def _clear_session(self) -> None:
         """Forget the token and unmount the widget (the panel's history stays)."""
@@ -132,7 +134,6 @@ class ChatSessionState(AuthState):
         self.token_expires_at = ""
         self.token_reply = NO_REPLY
         self.widget_visible = False
-        self.island_state = ""
 
     def _forget_chat(self) -> None:
         """Forget the account this tab chatted as (after sign-out): a clean panel."""
@@ -236,8 +237,11 @@ class ChatSessionState(AuthState):
         self.sendbird_user_id = user.identity.user_id
         self.nickname = user.identity.nickname
         self.last_error = ""
-        self._set_phase(SessionPhase.ISSUING_FIRST_TOKEN)
-        yield None  # push the change to the browser now
+        if not await get_services().tokens.has_cached_token(user.identity):
+            # Issuing takes a Sendbird round trip: show it. A returning view's cached token
+            # comes at once, in the same update (one render of the page fewer).
+            self._set_phase(SessionPhase.ISSUING_FIRST_TOKEN)
+            yield None  # push the change to the browser now
         issued = await self._issue_token(
             user.identity, force_new=False, failed=SessionPhase.START_FAILED, step="first token"
         )
@@ -304,10 +308,13 @@ class ChatSessionState(AuthState):
 
     @rx.event
     def island_status(self, state: str, detail: str) -> None:
-        """Progress of loading the widget bundle, and its failures."""
+        """Progress of loading the widget bundle, and its failures.
+
+        "loading" changes nothing: the panel's phase already says the widget is on its way,
+        and a state change would re-render the page while the island loads.
+        """
         if not self.widget_visible:
             return
-        self.island_state = _bounded(state)
         if state == "mounted":
             # Loaded, not connected: the SDK's connection is reported by connection_status.
             if self.phase in (SessionPhase.CONNECTING, SessionPhase.RECONNECTING):

@@ -96,3 +96,29 @@ def test_production_build_prerenders_every_page(app: AppHarness) -> None:
     # The island (React 18 + widget) is not bundled into the host page's chunks.
     for chunk in chunks:
         assert "aichatbot-widget-button" not in chunk.read_text(), chunk.name
+
+
+def test_widget_settings_are_requested_before_the_widget_mounts(page: Page) -> None:
+    """The widget's settings request is preloaded as soon as the page knows the ids.
+
+    The widget asks for its settings only after it has mounted, and shows nothing until
+    they are there; the page preloads the same request (`WidgetSettingsPreload`) and the
+    widget's own fetch() takes it: one request, made before the mount.
+    """
+    register(page, unique_username("settings"), "Settings Tester")
+    page.add_init_script("performance.setResourceTimingBufferSize(10000)")
+    page.reload()  # a full load of the chat page itself, signed in
+    expect(page.locator(LAUNCHER)).to_be_visible()
+    timings = page.evaluate(
+        """() => ({
+          settings: performance.getEntriesByType("resource")
+            .filter((entry) => entry.name.includes("/widget_setting"))
+            .map((entry) => ({initiator: entry.initiatorType, start: entry.startTime})),
+          mount: performance.getEntriesByName("chat-ai-widget:widget-mount")[0]?.startTime,
+        })"""
+    )
+    # One request: a preload the widget's fetch() did not match would show as a second one.
+    (settings,) = timings["settings"]
+    assert settings["initiator"] == "link", timings
+    assert timings["mount"] is not None, timings
+    assert settings["start"] < timings["mount"], timings

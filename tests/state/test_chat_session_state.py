@@ -49,6 +49,21 @@ async def test_open_chat_issues_the_first_token_and_shows_the_widget(tab: StateH
     assert tab.auth.username == "alice"
 
 
+async def test_open_chat_shows_issuing_only_when_sendbird_is_asked(tab: StateHarness) -> None:
+    """A first view pushes "issuing" before the Sendbird call; a view with a cached token
+    pushes nothing before it has the token (one update, one render of the page)."""
+
+    async def phases_pushed() -> list[str]:
+        """The phase at each push of open_chat, and at its end."""
+        pushed = [tab.chat.phase async for _ in tab.chat.open_chat()]
+        return [*pushed, tab.chat.phase]
+
+    tab.sign_in_tab("alice")
+    assert await phases_pushed() == [SessionPhase.ISSUING_FIRST_TOKEN, SessionPhase.CONNECTING]
+    assert await phases_pushed() == [SessionPhase.CONNECTING]
+    assert await tab.issued(tab.chat.sendbird_user_id) == 1
+
+
 async def test_open_chat_signed_out_redirects_and_issues_nothing(tab: StateHarness) -> None:
     updates = await run(tab.chat.open_chat())
 
@@ -244,7 +259,6 @@ async def test_callbacks_from_a_tab_without_a_widget_change_nothing(tab: StateHa
 
     assert chat.timeline == []
     assert chat.last_error == ""
-    assert chat.island_state == ""
     assert chat.phase == SessionPhase.NOT_STARTED
 
 
