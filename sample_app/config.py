@@ -71,8 +71,9 @@ TOKEN_REQUEST_DEADLINE_VARIABLE = "SENDBIRD_TOKEN_REQUEST_DEADLINE_SECONDS"  # n
 DEFAULT_CALLS_IN_FLIGHT = 16
 MAX_CALLS_IN_FLIGHT = 256
 # A resolved sign-in answers token requests from memory for this long (sample_app/sign_in_cache.py
-# holds the same default); every sign-out clears it at once. 0 checks the database every time.
-DEFAULT_SIGN_IN_CACHE_SECONDS = 10
+# holds the same default, and says why 30); every sign-out clears it at once. 0 checks the
+# database every time.
+DEFAULT_SIGN_IN_CACHE_SECONDS = 30
 MAX_SIGN_IN_CACHE_SECONDS = 60
 # Reflex's Redis state manager: the variable that selects it and the one that sets workers.
 REDIS_URL_VARIABLE = "REFLEX_REDIS_URL"

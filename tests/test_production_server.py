@@ -147,6 +147,32 @@ def test_the_state_store_is_memory_unless_redis_or_an_explicit_mode(
     assert state_manager_mode(environ) == expected
 
 
+def test_the_tuned_collector_still_frees_garbage_cycles() -> None:
+    # In a process of its own: freezing and thresholds are process-wide.
+    script = """
+import gc, weakref
+from sample_app.server import GC_THRESHOLDS, tune_garbage_collector
+
+class Node:
+    pass
+
+tune_garbage_collector()
+assert gc.get_threshold() == GC_THRESHOLDS, gc.get_threshold()
+assert gc.get_freeze_count() > 0
+node = Node()
+node.me = node  # a cycle: only the collector frees it
+alive = weakref.ref(node)
+del node
+kept = [[] for _ in range(GC_THRESHOLDS[0] * 2)]  # objects a busy server allocates
+assert alive() is None, "the cycle was never collected"
+print("ok")
+"""
+    result = subprocess.run(  # noqa: S603 - this test's own script
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=60, check=False
+    )
+    assert result.returncode == 0 and result.stdout.strip() == "ok", result.stderr
+
+
 def test_a_restart_writes_no_tab_state_and_the_tab_comes_back_signed_in(
     tmp_path: Path,
 ) -> None:
