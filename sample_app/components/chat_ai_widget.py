@@ -269,7 +269,9 @@ class ChatAiWidget(rx.Component):
     on_session_closed: rx.EventHandler[no_args_event_spec]  # type: ignore[type-arg, valid-type]
     """The session is over (revoked, or resolved with null); remount to reconnect."""
     on_island_status: rx.EventHandler[passthrough_event_spec(str, str)]  # type: ignore[type-arg, valid-type]
-    """`("loading" | "mounted" | "error", detail)` as the island loads."""
+    """`("loading" | "mounted" | "error", detail)` as the island loads; "mounted" (detail:
+    the island's React version) comes once the page is idle after the mount, and before
+    any other report of that widget."""
     on_connection_status: rx.EventHandler[passthrough_event_spec(str, str)]  # type: ignore[type-arg, valid-type]
     """`(state, detail)`: the Sendbird SDK's own connection state, observed by the bridge on
     the instance `configureSession` receives. `state` is one of `CONNECTION_STATES`;
