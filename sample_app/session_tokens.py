@@ -520,8 +520,13 @@ class SessionTokenService:
         """Whether ``token_for(identity)`` would answer now from the cache, without Sendbird.
 
         A page view uses it to show "issuing" only when issuing will take a round trip.
+        False when the token store cannot be read (Redis down): ``token_for`` then meets
+        the same failure and reports it.
         """
-        cached = await self._store.get(identity.user_id)
+        try:
+            cached = await self._store.get(identity.user_id)
+        except SendbirdError:
+            return False
         return cached is not None and self._serves_page_view(cached, identity, self._now())
 
     async def revoke(self, user_id: str) -> None:

@@ -82,7 +82,8 @@ export function widgetSettingsUrl(apiHost, botId, applicationId) {
  * The widget asks for them only once it has mounted, and shows its launcher only once they
  * have arrived: one round trip to Sendbird (the sandbox here) after the island has run.
  * Rendered beside the widget, not inside its condition, this component gets the ids as
- * soon as the page load's first state update carries them (before the token), and asks
+ * soon as the page load's first state update carries them (before the token when one is
+ * issued; with a cached one, in the same update, while the island runs), and asks
  * the browser to preload the same request (`as: "fetch"`, CORS without credentials, as
  * the widget's fetch() is), which the widget's fetch() then takes from the preload cache.
  * The settings are public (the widget fetches them without any token). React dedupes
@@ -314,7 +315,7 @@ export function ChatAiWidgetBridge(props) {
       status("mounted", detail);
     };
     const configureSession = makeConfigureSession(() => !cancelled, observers, reportMounted);
-    status("loading");
+    status("loading"); // part of the component's contract; this app's server ignores it
     loadIsland(islandUrl)
       .then((island) => {
         if (cancelled || !hostRef.current) return;
@@ -330,8 +331,10 @@ export function ChatAiWidgetBridge(props) {
           if (value !== undefined && value !== null) widgetProps[name] = value;
         }
         widgetProps.callbacks = {
-          onWidgetSettingFailure: (error) =>
-            status("error", `Widget settings could not be loaded: ${errorDetail(error).message}`),
+          onWidgetSettingFailure: (error) => {
+            reportMounted(); // the mount first, as for every other report
+            status("error", `Widget settings could not be loaded: ${errorDetail(error).message}`);
+          },
         };
         mark("widget-mount");
         handle = island.mountChatAiWidget(hostRef.current, widgetProps);

@@ -8,6 +8,7 @@ from __future__ import annotations
 import pytest
 
 from sample_app import routes
+from sample_app.redis_shared import SharedStateUnavailableError
 from sample_app.signed_in import end_sign_in
 from sample_app.state.chat_session import (
     MAX_REPORTED_TEXT,
@@ -107,6 +108,25 @@ async def test_open_chat_when_sendbird_fails_shows_why_and_no_widget(tab: StateH
     assert "HTTP 500" in chat.last_error
     assert kinds(chat)[0] == "error"
     assert chat.reconnect_offered
+
+
+async def test_open_chat_with_the_token_store_down_shows_why(
+    tab: StateHarness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Redis (the shared token store) not answering is shown on the panel, not raised."""
+
+    async def unavailable(_user_id: str) -> None:
+        raise SharedStateUnavailableError("Redis did not answer")
+
+    monkeypatch.setattr(tab.services.tokens._store, "get", unavailable)
+
+    await tab.open_chat("alice")
+
+    chat = tab.chat
+    assert not chat.widget_visible
+    assert chat.phase == SessionPhase.START_FAILED
+    assert "shared token cache (Redis) is unavailable" in chat.last_error
+    assert kinds(chat)[0] == "error"
 
 
 async def test_open_chat_for_another_account_starts_a_clean_panel(tab: StateHarness) -> None:
